@@ -1,0 +1,118 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/fjord-data/fjord/internal/bench"
+)
+
+type benchFlags struct {
+	scenarios             []string
+	events, streams, size int
+	json, keep            bool
+	dir                   string
+}
+
+func newBenchCmd(a *app) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Benchmarks, with JSON output",
+		Args:  argsBetween(0, 0, ""),
+	}
+	cmd.AddCommand(newBenchEventStoreCmd(a))
+	return cmd
+}
+
+func newBenchEventStoreCmd(a *app) *cobra.Command {
+	var f benchFlags
+	cmd := &cobra.Command{
+		Use:   "eventstore",
+		Short: "Benchmark the event store",
+		Long: `Run event store scenarios, each on a fresh store in a new temporary
+directory (removed afterwards unless --keep), and print one result per
+scenario: a table, or with --json one JSON object per line.
+
+Scenarios (default events in brackets):
+` + scenarioHelp() + `
+Latencies are exact percentiles over every operation (an append, a page of
+$all, a stream load, or a delivery). --data is not used.`,
+		Example: `  fjord bench eventstore --scenario single-64w
+  fjord bench eventstore --scenario read-all --events 100000 --json`,
+		Args: argsBetween(0, 0, ""),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.runBench(cmd, f)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringSliceVar(&f.scenarios, "scenario", nil, "scenario to run (repeatable; default all)")
+	fl.IntVar(&f.events, "events", 0, "events per scenario (default: the scenario's own)")
+	fl.IntVar(&f.streams, "streams", 100_000, "streams the events spread over")
+	fl.IntVar(&f.size, "event-size", 256, "bytes of data per event")
+	fl.BoolVar(&f.json, "json", false, "one JSON object per scenario and line")
+	fl.BoolVar(&f.keep, "keep", false, "keep each scenario's data directory")
+	fl.StringVar(&f.dir, "dir", "", "create the scenario directories here (default: the system's temporary directory)")
+	return cmd
+}
+
+var scenarioDescriptions = map[string]string{
+	"single-64w":        "64 concurrent writers, one event per append, each waiting for its ack",
+	"batch100-8w":       "8 concurrent writers, 100 events per append",
+	"single-1w":         "one writer, one event per append: append latency",
+	"read-all":          "pre-populate, then read $all from the start in pages",
+	"read-stream":       "pre-populate streams of 100 events, then load random streams",
+	"subscribe-latency": "append → live subscriber delivery latency, one writer",
+}
+
+func scenarioHelp() string {
+	var b strings.Builder
+	for _, name := range bench.Scenarios() {
+		fmt.Fprintf(&b, "  %-18s %s [%d]\n", name, scenarioDescriptions[name], bench.DefaultEvents(name))
+	}
+	return b.String()
+}
+
+func (a *app) runBench(cmd *cobra.Command, f benchFlags) error {
+	for _, name := range f.scenarios {
+		if bench.DefaultEvents(name) == 0 {
+			return usagef(cmd, "invalid --scenario %q: known scenarios are %s", name, strings.Join(bench.Scenarios(), ", "))
+		}
+	}
+	for _, n := range []struct {
+		flag  string
+		value int
+		least int
+	}{{"events", f.events, 0}, {"streams", f.streams, 1}, {"event-size", f.size, 1}} {
+		if n.value < n.least {
+			return usagef(cmd, "invalid --%s %d: must be at least %d", n.flag, n.value, n.least)
+		}
+	}
+	const row = "%-18s %10s %8s %9s %12s %9s %9s %9s  %s\n"
+	enc := json.NewEncoder(a.stdout)
+	if !f.json {
+		fmt.Fprintf(a.stdout, row, "SCENARIO", "EVENTS", "OPS", "SECONDS", "EVENTS/S", "P50 MS", "P99 MS", "P99.9 MS", "OP")
+	}
+	var printErr error
+	_, err := bench.EventStore(cmd.Context(), a.open, bench.Config{
+		Scenarios: f.scenarios, Events: f.events, Streams: f.streams, EventSize: f.size, Dir: f.dir, Keep: f.keep,
+		OnResult: func(r bench.Result) {
+			if f.json {
+				printErr = enc.Encode(r)
+				return
+			}
+			_, printErr = fmt.Fprintf(a.stdout, row, r.Scenario, fmt.Sprint(r.Events), fmt.Sprint(r.Ops),
+				fmt.Sprintf("%.3f", r.Seconds), fmt.Sprintf("%.0f", r.EventsPerSec),
+				fmt.Sprintf("%.3f", r.P50ms), fmt.Sprintf("%.3f", r.P99ms), fmt.Sprintf("%.3f", r.P999ms), r.Op)
+			if r.Dir != "" {
+				fmt.Fprintf(a.stderr, "fjord: kept %s\n", r.Dir)
+			}
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("bench eventstore: %w", err)
+	}
+	return printErr
+}
