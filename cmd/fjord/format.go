@@ -99,14 +99,14 @@ func formatTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05
 // preview shows the start of a payload on one line: at most n runes of
 // text, or its size when it is binary.
 func preview(b []byte, n int) string {
-	if !utf8.Valid(b) {
+	if isBinary(b) {
 		return fmt.Sprintf("<%d bytes>", len(b))
 	}
 	if json.Valid(b) {
 		b = compact(b)
 	}
 	s := strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
+		if unicode.IsSpace(r) {
 			return ' '
 		}
 		return r
@@ -115,4 +115,18 @@ func preview(b []byte, n int) string {
 		return s
 	}
 	return string([]rune(s)[:n-1]) + "…"
+}
+
+// isBinary reports whether b is not text: invalid UTF-8, or control
+// characters other than white space.
+func isBinary(b []byte) bool {
+	if !utf8.Valid(b) {
+		return true
+	}
+	for _, r := range string(b) {
+		if unicode.IsControl(r) && !unicode.IsSpace(r) {
+			return true
+		}
+	}
+	return false
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
@@ -129,3 +130,10 @@ func TestCanceledContext(t *testing.T) {
 		t.Errorf("got %v, stderr %q; want a cancellation error", err, errOut.String())
 	}
 }
+
+var (
+	zeroTime      time.Time
+	ignoreUpdated = cmpopts.IgnoreFields(streamJSON{}, "Updated")
+)
+
+func jsonUnmarshal(s string, v any) error { return json.Unmarshal([]byte(s), v) }
