@@ -2,6 +2,8 @@ package main
 
 import (
 	"bufio"
+	"errors"
+	"fmt"
 	"iter"
 
 	"github.com/spf13/cobra"
@@ -98,6 +100,7 @@ func (a *app) runRead(cmd *cobra.Command, stream string, f readFlags) error {
 		if err := p.header(); err != nil {
 			return err
 		}
+		n := 0
 		for e, err := range events {
 			if err != nil {
 				w.Flush()
@@ -105,6 +108,12 @@ func (a *app) runRead(cmd *cobra.Command, stream string, f readFlags) error {
 			}
 			if err := p.print(e); err != nil {
 				return err
+			}
+			n++
+		}
+		if n == 0 && stream != allStream {
+			if _, err := s.StreamInfo(ctx, eventstore.StreamID(stream)); errors.Is(err, eventstore.ErrStreamNotFound) {
+				fmt.Fprintf(a.stderr, "fjord: stream %s has no events\n", stream)
 			}
 		}
 		return w.Flush()

@@ -58,6 +58,13 @@ func TestRead(t *testing.T) {
 	}
 }
 
+func TestReadMissingStream(t *testing.T) {
+	out, errOut, err := seed(t).run("", "read", "order-9", "--json")
+	if err != nil || out != "" || !strings.Contains(errOut, "stream order-9 has no events") {
+		t.Errorf("got %v, stdout %q, stderr %q; want success, no output and a note", err, out, errOut)
+	}
+}
+
 func TestReadFormats(t *testing.T) {
 	h := seed(t)
 	evs := decodeEvents(t, h.mustRun("", "read", "note-1", "--json"))
