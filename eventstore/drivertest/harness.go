@@ -1,6 +1,7 @@
 package drivertest
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -218,4 +219,29 @@ func wantVersionError(t *testing.T, err error, want eventstore.VersionError) {
 	if diff := cmp.Diff(want, *ve, cmpOpts); diff != "" {
 		t.Errorf("VersionError (-want +got):\n%s", diff)
 	}
+}
+
+// diffEvents is cmp.Diff(want, got, cmpOpts) for recorded events, with a
+// fast path for the common equal case (cmp is slow on thousands of events).
+func diffEvents(want, got []eventstore.RecordedEvent) string {
+	if len(want) == len(got) {
+		equal := true
+		for i := range want {
+			if !sameEvent(&want[i], &got[i]) {
+				equal = false
+				break
+			}
+		}
+		if equal {
+			return ""
+		}
+	}
+	return cmp.Diff(want, got, cmpOpts)
+}
+
+func sameEvent(a, b *eventstore.RecordedEvent) bool {
+	return a.ID == b.ID && a.Type == b.Type && a.ContentType == b.ContentType &&
+		bytes.Equal(a.Data, b.Data) && bytes.Equal(a.Metadata, b.Metadata) &&
+		a.CorrelationID == b.CorrelationID && a.CausationID == b.CausationID &&
+		a.Stream == b.Stream && a.Version == b.Version && a.Position == b.Position && a.Time.Equal(b.Time)
 }

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"sync"
 
-	"github.com/google/go-cmp/cmp"
-
 	"github.com/fjord-data/fjord/eventstore"
 )
 
@@ -135,7 +133,7 @@ func checkDeliveries(ds []eventstore.Delivery, want []eventstore.RecordedEvent, 
 	if len(caughtUp) != 1 {
 		return fmt.Errorf("DeliveredCaughtUp sent %d times (at %v), want once", len(caughtUp), caughtUp)
 	}
-	if diff := cmp.Diff(want, got, cmpOpts); diff != "" {
+	if diff := diffEvents(want, got); diff != "" {
 		return fmt.Errorf("events (-want +got):\n%s", diff)
 	}
 	return nil
