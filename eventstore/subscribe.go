@@ -167,19 +167,22 @@ func (s *Store) subscribeStream(ctx context.Context, opts SubscribeOptions) iter
 			}
 			for {
 				q := driver.StreamQuery{Stream: string(opts.Stream), From: uint64(version) + 1, Limit: opts.PageSize}
-				n := 0
+				n, last := 0, uint64(0)
 				for r, err := range s.b.ReadStream(ctx, q) {
 					if err != nil {
 						yield(Delivery{}, err)
 						return
 					}
-					n++
+					n, last = n+1, r.Position
 					version = Version(r.Version)
 					if !yield(Delivery{Kind: DeliveredEvent, Event: FromRecord(r), Position: Position(r.Position)}, nil) {
 						return
 					}
 				}
-				if n < opts.PageSize {
+				// Stop at the end of the stream or once past the head of
+				// this pass: a stream that writers keep appending to would
+				// otherwise never let the subscription report caught up.
+				if n < opts.PageSize || last >= h {
 					break
 				}
 			}
