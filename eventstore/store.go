@@ -92,23 +92,22 @@ func (s *Store) Append(ctx context.Context, stream StreamID, expected ExpectedVe
 // Results come in the order of appends; the events of all streams occupy
 // consecutive positions.
 func (s *Store) AppendMulti(ctx context.Context, appends ...StreamAppend) ([]AppendResult, error) {
-	prepared, err := s.prepare(appends)
+	batch, err := s.prepare(appends)
 	if err != nil {
 		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	batch := toBatch(prepared)
 	start := time.Now()
 	c, err := s.b.Commit(ctx, batch)
-	err = mapError(err, prepared)
+	err = mapError(err, appends)
 	if s.hooks.OnAppend != nil {
 		n := 0
-		for _, a := range prepared {
+		for _, a := range batch.Appends {
 			n += len(a.Events)
 		}
-		s.hooks.OnAppend(AppendInfo{Streams: len(prepared), Events: n, Duration: time.Since(start), Duplicate: c.Duplicate, Err: err})
+		s.hooks.OnAppend(AppendInfo{Streams: len(appends), Events: n, Duration: time.Since(start), Duplicate: c.Duplicate, Err: err})
 	}
 	if err != nil {
 		return nil, err
@@ -182,20 +181,6 @@ func (s *Store) StreamInfo(ctx context.Context, stream StreamID) (StreamInfo, er
 func (s *Store) Head(ctx context.Context) (Position, error) {
 	h, err := s.b.Head(ctx)
 	return Position(h), err
-}
-
-func toBatch(appends []StreamAppend) *driver.Batch {
-	b := &driver.Batch{Appends: make([]driver.StreamAppend, len(appends))}
-	for i, a := range appends {
-		evs := make([]driver.Event, len(a.Events))
-		for j, e := range a.Events {
-			evs[j] = driver.Event{ID: e.ID, Type: e.Type, ContentType: e.ContentType, Data: e.Data,
-				Metadata: e.Metadata, CorrelationID: e.CorrelationID, CausationID: e.CausationID}
-		}
-		b.Appends[i] = driver.StreamAppend{Stream: string(a.Stream),
-			Expected: driver.Expected{Kind: driver.ExpectKind(a.Expected.kind), Version: uint64(a.Expected.version)}, Events: evs}
-	}
-	return b
 }
 
 func toFilter(f Filter) driver.Filter {

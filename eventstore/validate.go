@@ -6,6 +6,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/google/uuid"
+
+	"github.com/fjord-data/fjord/eventstore/driver"
 )
 
 // Limits bound what one append may carry. Zero fields take the defaults.
@@ -74,15 +76,15 @@ func eventSize(e *Event) int {
 	return len(e.Data) + len(e.Metadata) + len(e.Type) + len(e.ContentType) + len(e.CorrelationID) + len(e.CausationID) + 16
 }
 
-// prepare validates appends and fills in generated event IDs and default
-// content types. It copies the events it changes and never modifies the
-// caller's slices.
-func (s *Store) prepare(appends []StreamAppend) ([]StreamAppend, error) {
+// prepare validates appends and turns them into a backend batch, with
+// generated event IDs and default content types filled in. It never
+// modifies the caller's slices.
+func (s *Store) prepare(appends []StreamAppend) (*driver.Batch, error) {
 	if len(appends) == 0 {
 		return nil, invalid("append", "no streams to append to")
 	}
 	l := s.limits
-	out := make([]StreamAppend, len(appends))
+	out := &driver.Batch{Appends: make([]driver.StreamAppend, len(appends))}
 	seenStream := make(map[StreamID]int, len(appends))
 	seenID := make(map[uuid.UUID]string)
 	total, count := 0, 0
@@ -102,7 +104,7 @@ func (s *Store) prepare(appends []StreamAppend) ([]StreamAppend, error) {
 		if len(a.Events) == 0 {
 			return nil, invalid(prefix+"events", "no events to append to stream %q", a.Stream)
 		}
-		evs := make([]Event, len(a.Events))
+		evs := make([]driver.Event, len(a.Events))
 		for j, e := range a.Events {
 			field := fmt.Sprintf("%sevents[%d]", prefix, j)
 			if err := validateEventType(e.Type, field+".type", l.MaxEventType); err != nil {
@@ -114,7 +116,8 @@ func (s *Store) prepare(appends []StreamAppend) ([]StreamAppend, error) {
 			}
 			total += size
 			count++
-			if e.ID == uuid.Nil {
+			generated := e.ID == uuid.Nil
+			if generated {
 				id, err := uuid.NewV7()
 				if err != nil {
 					return nil, fmt.Errorf("eventstore: generating an event ID: %w", err)
@@ -128,9 +131,11 @@ func (s *Store) prepare(appends []StreamAppend) ([]StreamAppend, error) {
 			if e.ContentType == "" {
 				e.ContentType = DefaultContentType
 			}
-			evs[j] = e
+			evs[j] = driver.Event{ID: e.ID, Type: e.Type, ContentType: e.ContentType, Data: e.Data, Metadata: e.Metadata,
+				CorrelationID: e.CorrelationID, CausationID: e.CausationID, GeneratedID: generated}
 		}
-		out[i] = StreamAppend{Stream: a.Stream, Expected: a.Expected, Events: evs}
+		out.Appends[i] = driver.StreamAppend{Stream: string(a.Stream),
+			Expected: driver.Expected{Kind: driver.ExpectKind(a.Expected.kind), Version: uint64(a.Expected.version)}, Events: evs}
 	}
 	if count > l.MaxAppendEvents {
 		return nil, invalid("events", "the append has %d events, over the limit of %d", count, l.MaxAppendEvents)

@@ -74,6 +74,10 @@ type Event struct {
 	Metadata      []byte
 	CorrelationID string
 	CausationID   string
+	// GeneratedID says the store generated ID for this append (a UUIDv7):
+	// it cannot have been committed before, so backends need not look it
+	// up for idempotency. It is not stored.
+	GeneratedID bool
 }
 
 // ExpectKind says which expected-version rule applies to a StreamAppend.

@@ -11,7 +11,8 @@ import "fmt"
 // It returns dup=false when none of the IDs were committed, the original
 // result with dup=true when all were and they form the same appends (same
 // streams, consecutive versions in the same order), and an
-// *IdempotencyError otherwise.
+// *IdempotencyError otherwise. Events with GeneratedID set are not looked
+// up: they count as not committed.
 func MatchDuplicate(b *Batch, lookup func(id [16]byte) (Record, bool, error)) (c Committed, dup bool, err error) {
 	total, found := 0, 0
 	var mismatch string
@@ -21,6 +22,9 @@ func MatchDuplicate(b *Batch, lookup func(id [16]byte) (Record, bool, error)) (c
 		var first uint64
 		for j := range a.Events {
 			total++
+			if a.Events[j].GeneratedID {
+				continue // new, so not committed before
+			}
 			r, ok, err := lookup(a.Events[j].ID)
 			if err != nil {
 				return Committed{}, false, err
