@@ -21,7 +21,9 @@ func TestMatchDuplicate(t *testing.T) {
 		r, ok := committed[id]
 		return r, ok, nil
 	}
-	ev := func(id byte, generated bool) driver.Event { return driver.Event{ID: [16]byte{id}, GeneratedID: generated} }
+	ev := func(id byte, generated bool) driver.Event {
+		return driver.Event{ID: [16]byte{id}, GeneratedID: generated}
+	}
 	tests := []struct {
 		name    string
 		appends []driver.StreamAppend
