@@ -1,8 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -36,21 +39,24 @@ func newBenchEventStoreCmd(a *app) *cobra.Command {
 directory (removed afterwards unless --keep), and print one result per
 scenario: a table, or with --json one JSON object per line.
 
-Scenarios (default events in brackets):
+Scenarios (default events in brackets; long ones run only when named):
 ` + scenarioHelp() + `
 Latencies are exact percentiles over every operation (an append, a page of
-$all, a stream load, or a delivery). --data is not used.`,
+$all, a stream load, or a delivery). In the table, measurements particular
+to a scenario follow its row as name=value, named as in the JSON.
+--data is not used.`,
 		Example: `  fjord bench eventstore --scenario single-64w
-  fjord bench eventstore --scenario read-all --events 100000 --json`,
+  fjord bench eventstore --scenario read-all --events 100000 --json
+  fjord bench eventstore --scenario scale --json`,
 		Args: argsBetween(0, 0, ""),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.runBench(cmd, f)
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringSliceVar(&f.scenarios, "scenario", nil, "scenario to run (repeatable; default all)")
+	fl.StringSliceVar(&f.scenarios, "scenario", nil, "scenario to run (repeatable; default all but the long ones)")
 	fl.IntVar(&f.events, "events", 0, "events per scenario (default: the scenario's own)")
-	fl.IntVar(&f.streams, "streams", 100_000, "streams the events spread over")
+	fl.IntVar(&f.streams, "streams", 0, "streams the events spread over (default: the scenario's own, 100000 but for scale)")
 	fl.IntVar(&f.size, "event-size", 256, "bytes of data per event")
 	fl.BoolVar(&f.json, "json", false, "one JSON object per scenario and line")
 	fl.BoolVar(&f.keep, "keep", false, "keep each scenario's data directory")
@@ -65,6 +71,7 @@ var scenarioDescriptions = map[string]string{
 	"read-all":          "pre-populate, then read $all from the start in pages",
 	"read-stream":       "pre-populate streams of 100 events, then load random streams",
 	"subscribe-latency": "append → live subscriber delivery latency, one writer",
+	"scale":             "append rate, empty vs full (1000000 streams); reopen time; memory. Long",
 }
 
 func scenarioHelp() string {
@@ -73,6 +80,60 @@ func scenarioHelp() string {
 		fmt.Fprintf(&b, "  %-18s %s [%d]\n", name, scenarioDescriptions[name], bench.DefaultEvents(name))
 	}
 	return b.String()
+}
+
+// tableFields are the JSON fields of a result that the table does not list
+// as name=value: its columns, and a few not worth a line (the kept
+// directory goes to stderr).
+var tableFields = map[string]bool{
+	"scenario": true, "events": true, "ops": true, "seconds": true, "events_per_sec": true,
+	"p50_ms": true, "p99_ms": true, "p999_ms": true, "op": true, "writers": true, "max_ms": true, "dir": true,
+}
+
+// extraFields returns the JSON fields of r beyond the table's, in their
+// JSON order, as "name=value": the measurements particular to a scenario,
+// which JSON omits when they are zero.
+func extraFields(r bench.Result) ([]string, error) {
+	line, err := json.Marshal(r)
+	if err != nil {
+		return nil, err
+	}
+	dec := json.NewDecoder(bytes.NewReader(line))
+	dec.UseNumber()
+	if _, err := dec.Token(); err != nil { // {
+		return nil, err
+	}
+	var out []string
+	for dec.More() {
+		name, err := dec.Token()
+		if err != nil {
+			return nil, err
+		}
+		value, err := dec.Token() // a result has only scalar fields
+		if err != nil {
+			return nil, err
+		}
+		if !tableFields[name.(string)] {
+			out = append(out, fmt.Sprintf("%s=%s", name, formatValue(value)))
+		}
+	}
+	return out, nil
+}
+
+// formatValue prints whole numbers as they are and others to 3 decimals.
+func formatValue(v json.Token) string {
+	n, ok := v.(json.Number)
+	if !ok {
+		return fmt.Sprint(v)
+	}
+	if _, err := n.Int64(); err == nil {
+		return n.String()
+	}
+	f, err := n.Float64()
+	if err != nil {
+		return n.String()
+	}
+	return strconv.FormatFloat(f, 'f', 3, 64)
 }
 
 func (a *app) runBench(cmd *cobra.Command, f benchFlags) error {
@@ -86,7 +147,7 @@ func (a *app) runBench(cmd *cobra.Command, f benchFlags) error {
 		value int
 		least int
 	}{{"events", f.events, 0}, {"streams", f.streams, 1}, {"event-size", f.size, 1}} {
-		if n.value < n.least {
+		if cmd.Flags().Changed(n.flag) && n.value < n.least { // defaults are valid
 			return usagef(cmd, "invalid --%s %d: must be at least %d", n.flag, n.value, n.least)
 		}
 	}
@@ -106,6 +167,12 @@ func (a *app) runBench(cmd *cobra.Command, f benchFlags) error {
 			_, printErr = fmt.Fprintf(a.stdout, row, r.Scenario, fmt.Sprint(r.Events), fmt.Sprint(r.Ops),
 				fmt.Sprintf("%.3f", r.Seconds), fmt.Sprintf("%.0f", r.EventsPerSec),
 				fmt.Sprintf("%.3f", r.P50ms), fmt.Sprintf("%.3f", r.P99ms), fmt.Sprintf("%.3f", r.P999ms), r.Op)
+			extra, err := extraFields(r)
+			printErr = errors.Join(printErr, err)
+			if len(extra) > 0 {
+				_, err = fmt.Fprintf(a.stdout, "  %s\n", strings.Join(extra, " "))
+				printErr = errors.Join(printErr, err)
+			}
 			if r.Dir != "" {
 				fmt.Fprintf(a.stderr, "fjord: kept %s\n", r.Dir)
 			}

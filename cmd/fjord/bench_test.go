@@ -2,6 +2,8 @@ package main
 
 import (
 	"encoding/json"
+	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -56,5 +58,38 @@ func TestBenchUsageErrors(t *testing.T) {
 				t.Errorf("got %v, stderr %q; want it to contain %q", err, errOut, tt.want)
 			}
 		})
+	}
+}
+
+// TestBenchScaleTable checks that scale runs with its own stream default
+// (no --streams) and that the table lists its particular measurements. The
+// harness's store keeps its events when closed, so the reopen finds them.
+func TestBenchScaleTable(t *testing.T) {
+	h := newHarness(t)
+	out, errOut, err := h.run("", "bench", "eventstore", "--scenario", "scale", "--events", "2000", "--dir", t.TempDir())
+	if err != nil {
+		t.Fatalf("%v\n%s", err, errOut)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 3 {
+		t.Fatalf("got %d lines, want header, row and measurements:\n%s", len(lines), out)
+	}
+	var got []string
+	for _, field := range strings.Fields(lines[2]) {
+		name, _, _ := strings.Cut(field, "=")
+		got = append(got, name)
+	}
+	want := []string{"streams", "fill_events", "fill_seconds", "fill_events_per_sec", "empty_events_per_sec",
+		"full_events_per_sec", "full_vs_empty", "head", "reopen_head", "reopen_ms", "fill_rss_mb", "fill_peak_rss_mb",
+		"fill_heap_mb", "rss_mb", "peak_rss_mb", "heap_mb"}
+	if _, err := os.Stat("/proc/self/status"); err != nil { // no resident set sizes
+		want = slices.DeleteFunc(want, func(name string) bool { return strings.HasSuffix(name, "rss_mb") })
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("measurements (-want +got):\n%s", diff)
+	}
+	if !strings.HasPrefix(lines[1], "scale ") || !strings.HasPrefix(lines[2], "  streams=1800 fill_events=1800 ") ||
+		!strings.Contains(lines[2], " head=2200 reopen_head=2200 ") {
+		t.Errorf("table:\n%s", out)
 	}
 }

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -17,12 +18,14 @@ type Open func(dir string) (*eventstore.Store, error)
 // Config selects scenarios and sizes. The zero value runs every scenario
 // with its default sizes.
 type Config struct {
-	// Scenarios to run, in this order; empty runs all (see Scenarios).
+	// Scenarios to run, in this order; empty runs those that run by
+	// default (see DefaultScenarios).
 	Scenarios []string
 	// Events per scenario; 0 takes each scenario's default.
 	Events int
-	// Streams is how many streams the events spread over (default
-	// 100,000). read-stream ignores it: its streams have 100 events each.
+	// Streams is how many streams the events spread over; 0 takes each
+	// scenario's default (100,000; 1,000,000 for scale). read-stream
+	// ignores it: its streams have 100 events each.
 	Streams int
 	// EventSize is the size of each event's data in bytes (default 256).
 	EventSize int
@@ -41,12 +44,24 @@ func (e *UnknownScenarioError) Error() string {
 	return fmt.Sprintf("unknown scenario %q (known: %s)", e.Name, strings.Join(Scenarios(), ", "))
 }
 
-// Scenarios returns the names of the event store scenarios, in the order
-// EventStore runs them by default.
+// Scenarios returns the names of all event store scenarios, in order.
 func Scenarios() []string {
 	names := make([]string, len(scenarios))
 	for i, s := range scenarios {
 		names[i] = s.name
+	}
+	return names
+}
+
+// DefaultScenarios returns the names of the scenarios EventStore runs when
+// Config.Scenarios is empty, in order: all but the long ones, which run only
+// when named.
+func DefaultScenarios() []string {
+	var names []string
+	for _, s := range scenarios {
+		if !s.long {
+			names = append(names, s.name)
+		}
 	}
 	return names
 }
@@ -87,7 +102,13 @@ func EventStore(ctx context.Context, open Open, cfg Config) ([]Result, error) {
 
 func selectScenarios(names []string) ([]scenario, error) {
 	if len(names) == 0 {
-		return scenarios, nil
+		var out []scenario
+		for _, s := range scenarios {
+			if !s.long {
+				out = append(out, s)
+			}
+		}
+		return out, nil
 	}
 	out := make([]scenario, 0, len(names))
 	for _, n := range names {
@@ -119,12 +140,13 @@ func runOne(ctx context.Context, open Open, cfg Config, sc scenario) (r Result, 
 	} else {
 		defer func() { err = errors.Join(err, os.RemoveAll(dir)) }()
 	}
-	s, err := open(dir)
+	d := &storeDir{open: open, path: dir}
+	s, err := d.openStore()
 	if err != nil {
 		return Result{}, fmt.Errorf("opening the store: %w", err)
 	}
-	defer func() { err = errors.Join(err, s.Close()) }()
-	p := params{events: sc.events, streams: 100_000, payload: payload(256)}
+	defer func() { err = errors.Join(err, d.closeStore()) }()
+	p := params{events: sc.events, streams: cmp.Or(sc.streams, 100_000), payload: payload(256), dir: d}
 	if cfg.Events > 0 {
 		p.events = cfg.Events
 	}
@@ -140,6 +162,36 @@ func runOne(ctx context.Context, open Open, cfg Config, sc scenario) (r Result, 
 	}
 	r.Scenario, r.Op = sc.name, sc.op
 	return r, err
+}
+
+// storeDir is a scenario's data directory and the store open in it, if
+// any. A scenario that closes and reopens its store does so through here,
+// so that runOne closes whichever store is open at the end.
+type storeDir struct {
+	open  Open
+	path  string
+	store *eventstore.Store // nil while closed
+}
+
+// openStore opens the store in the directory. The previous one must be
+// closed.
+func (d *storeDir) openStore() (*eventstore.Store, error) {
+	s, err := d.open(d.path)
+	if err != nil {
+		return nil, err
+	}
+	d.store = s
+	return s, nil
+}
+
+// closeStore closes the open store, if any.
+func (d *storeDir) closeStore() error {
+	s := d.store
+	if s == nil {
+		return nil
+	}
+	d.store = nil
+	return s.Close()
 }
 
 // payload returns n bytes of valid JSON.

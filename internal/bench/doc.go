@@ -1,6 +1,7 @@
 // Package bench measures the event store: write throughput with many
 // concurrent writers, write latency, catch-up reads of $all, stream loads
-// and subscription delivery latency.
+// and subscription delivery latency; and, when named, the store at size:
+// append rate full against empty, reopen time and memory (scale).
 //
 // Each scenario runs on a fresh store that the caller's Open function
 // creates in a new temporary directory, so any backend plugs in:

@@ -13,16 +13,19 @@ import (
 )
 
 type params struct {
-	events  int    // events the scenario appends, reads or delivers
-	streams int    // streams they spread over
-	payload []byte // every event's data
+	events  int       // events the scenario appends, reads or delivers
+	streams int       // streams they spread over
+	payload []byte    // every event's data
+	dir     *storeDir // where s lives, to close and reopen it
 }
 
 type scenario struct {
-	name   string
-	events int    // default event count
-	op     string // what one timed operation is
-	run    func(ctx context.Context, s *eventstore.Store, p params) (Result, error)
+	name    string
+	events  int    // default event count
+	streams int    // default stream count; 0 means 100,000
+	long    bool   // run only when named
+	op      string // what one timed operation is
+	run     func(ctx context.Context, s *eventstore.Store, p params) (Result, error)
 }
 
 // streamPageSize is how many events one timed read of $all returns: the
@@ -45,6 +48,7 @@ var scenarios = []scenario{
 	{name: "read-all", events: 1_000_000, op: "page of " + strconv.Itoa(streamPageSize), run: readAll},
 	{name: "read-stream", events: 1_000_000, op: "stream load", run: readStream},
 	{name: "subscribe-latency", events: 10_000, op: "delivery", run: subscribeLatency},
+	{name: "scale", events: 10_000_000, streams: 1_000_000, long: true, op: "append", run: scale},
 }
 
 func streamName(i int) eventstore.StreamID { return eventstore.StreamID("bench-" + strconv.Itoa(i)) }
