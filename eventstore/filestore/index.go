@@ -173,8 +173,13 @@ func get(db *pebble.DB, key []byte, fn func([]byte) error) (ok bool, err error) 
 	return true, fn(v)
 }
 
+const memTableSize = 32 << 20
+
 func openIndex(dir string, cache int64, log *slog.Logger) (*pebble.DB, error) {
-	c := pebble.NewCache(cache)
+	// Pebble reserves room for its memtables in the block cache: without
+	// this headroom, the memtables would take the whole cache and every
+	// filter block would be read from disk on every lookup.
+	c := pebble.NewCache(cache + 3*memTableSize)
 	defer c.Unref()
 	opts := &pebble.Options{
 		Cache:  c,
@@ -184,10 +189,10 @@ func openIndex(dir string, cache int64, log *slog.Logger) (*pebble.DB, error) {
 		// persist, each a prefix of the batches, and each batch carries
 		// its "indexed through" mark.
 		DisableWAL:   true,
-		MemTableSize: 64 << 20,
+		MemTableSize: memTableSize,
 	}
-	opts.Levels[0].FilterPolicy = bloom.FilterPolicy(10)
-	for i := 1; i < len(opts.Levels); i++ {
+	// Event-ID lookups of new IDs miss: bloom filters answer them.
+	for i := range opts.Levels {
 		opts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
 	}
 	db, err := pebble.Open(dir, opts)

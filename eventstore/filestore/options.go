@@ -18,7 +18,8 @@ type Options struct {
 	MaxGroupEvents int
 	MaxGroupBytes  int
 	// CacheSize is the size in bytes of the index (Pebble) block cache
-	// (default 64 MiB).
+	// (default 64 MiB), beyond the room Pebble reserves in it for its
+	// memtables (96 MiB).
 	CacheSize int64
 	// StreamCacheEntries bounds the in-memory cache of stream versions used
 	// by the committer (default 131072 streams).
