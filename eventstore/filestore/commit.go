@@ -21,6 +21,13 @@ type request struct {
 	res   driver.Committed
 	err   error
 	done  chan struct{}
+
+	// The caller looks its event IDs up in the index before handing the
+	// request over, in parallel with the committer; the committer then
+	// checks only what committed after: IDs committed at or before seen
+	// are in pre (when found).
+	seen uint64
+	pre  map[[16]byte]driver.Record
 }
 
 // Commit implements driver.Backend. It hands the batch to the committer and
@@ -50,6 +57,10 @@ func (s *Store) Commit(ctx context.Context, b *driver.Batch) (driver.Committed, 
 		s.send.RUnlock()
 		return driver.Committed{}, driver.ErrClosed
 	}
+	if err := s.preLookup(r); err != nil {
+		s.send.RUnlock()
+		return driver.Committed{}, err
+	}
 	select {
 	case s.reqs <- r:
 	case <-ctx.Done():
@@ -59,6 +70,44 @@ func (s *Store) Commit(ctx context.Context, b *driver.Batch) (driver.Committed, 
 	s.send.RUnlock()
 	<-r.done
 	return r.res, r.err
+}
+
+// preLookup looks r's event IDs up in the event-ID index. Every event at
+// or below the head read first is in the index (the index batch is applied
+// before the head advances).
+func (s *Store) preLookup(r *request) error {
+	r.seen = s.head.Load()
+	var reader *logReader
+	var key []byte
+	for _, a := range r.batch.Appends {
+		for i := range a.Events {
+			id := a.Events[i].ID
+			var l loc
+			key = idKey(key[:0], id)
+			ok, err := get(s.db, key, func(v []byte) (err error) {
+				l, err = parseLoc(v)
+				return err
+			})
+			if err != nil {
+				return fmt.Errorf("filestore: event-ID index: %w", err)
+			}
+			if !ok {
+				continue
+			}
+			if reader == nil {
+				reader = newLogReader(s.segments(), 0)
+			}
+			rec, err := reader.record(l)
+			if err != nil {
+				return err
+			}
+			if r.pre == nil {
+				r.pre = make(map[[16]byte]driver.Record)
+			}
+			r.pre[id] = driver.Record{Stream: rec.Stream, Version: rec.Version, Position: rec.Position}
+		}
+	}
+	return nil
 }
 
 func (s *Store) failure() error {
@@ -83,13 +132,41 @@ type committer struct {
 	streams map[string]streamMeta // bounded cache of stream metas
 	overlay map[string]streamMeta // metas changed by the group
 	ids     map[[16]byte]driver.Record
-	group   []*request
+	req     *request // being prepared
+
+	// recent holds the IDs of every event committed above floor, for
+	// requests whose pre-lookup is older than the group (bounded: FIFO).
+	recent map[[16]byte]driver.Record
+	ring   [][16]byte
+	ringAt int
+	floor  uint64
 }
+
+const recentIDs = 1 << 16
 
 func newCommitter(s *Store, rec recovered) *committer {
 	return &committer{s: s, seg: rec.seg, off: rec.off, next: rec.head + 1, last: rec.last,
 		streams: make(map[string]streamMeta), overlay: make(map[string]streamMeta),
-		ids: make(map[[16]byte]driver.Record)}
+		ids: make(map[[16]byte]driver.Record), recent: make(map[[16]byte]driver.Record),
+		ring: make([][16]byte, 0, recentIDs), floor: rec.head}
+}
+
+// remember adds the group's IDs to recent, evicting the oldest.
+func (w *committer) remember() {
+	for id, r := range w.ids {
+		if len(w.ring) < cap(w.ring) {
+			w.ring = append(w.ring, id)
+		} else {
+			old := w.ring[w.ringAt]
+			if o, ok := w.recent[old]; ok {
+				w.floor = max(w.floor, o.Position)
+				delete(w.recent, old)
+			}
+			w.ring[w.ringAt] = id
+			w.ringAt = (w.ringAt + 1) % len(w.ring)
+		}
+		w.recent[id] = r
+	}
 }
 
 // run is the committer goroutine: it takes whatever requests are queued,
@@ -161,6 +238,7 @@ func (w *committer) commitGroup(reqs []*request) int {
 			r.err = err
 			continue
 		}
+		w.req = r
 		r.res, r.err = w.prepare(r.batch, now)
 	}
 	group := reqs[:taken]
@@ -232,6 +310,14 @@ func (w *committer) lookup(id [16]byte) (driver.Record, bool, error) {
 	if r, ok := w.ids[id]; ok {
 		return r, true, nil
 	}
+	if r, ok := w.recent[id]; ok {
+		return r, true, nil
+	}
+	if w.req.seen >= w.floor {
+		// Everything committed after the pre-lookup is in recent.
+		r, ok := w.req.pre[id]
+		return r, ok, nil
+	}
 	var l loc
 	ok, err := get(w.s.db, idKey(w.ix.key[:0], id), func(v []byte) (err error) {
 		l, err = parseLoc(v)
@@ -292,6 +378,7 @@ func (w *committer) flush(first uint64, now int64) error {
 		return fmt.Errorf("index (the log is durable; reopen rebuilds the index): %w", err)
 	}
 	w.cache()
+	w.remember()
 	w.s.head.Advance(w.next - 1)
 	return nil
 }

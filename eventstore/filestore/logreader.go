@@ -13,12 +13,11 @@ import (
 // frames when reading sequentially or when index entries are clustered.
 // It is not safe for concurrent use.
 type logReader struct {
-	segs   []*segment
-	ahead  int      // bytes to read beyond what a frame needs
-	buf    []byte   // window: bytes of seg at [off, off+len(buf))
-	seg    *segment // nil: empty window
-	off    int64
-	closed func() bool
+	segs  []*segment
+	ahead int      // bytes to read beyond what a frame needs
+	buf   []byte   // window: bytes of seg at [off, off+len(buf))
+	seg   *segment // nil: empty window
+	off   int64
 }
 
 func newLogReader(segs []*segment, ahead int) *logReader {
