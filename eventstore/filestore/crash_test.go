@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"go.uber.org/goleak"
 
 	"github.com/fjord-data/fjord/eventstore"
 	"github.com/fjord-data/fjord/eventstore/filestore"
@@ -100,7 +101,7 @@ func TestMain(m *testing.M) {
 		crashChild(dir, uint32(cycle))
 		return
 	}
-	os.Exit(m.Run())
+	goleak.VerifyTestMain(m)
 }
 
 // crashChild appends until it is killed.
@@ -163,7 +164,7 @@ func TestCrashRecovery(t *testing.T) {
 	for cycle := range uint32(cycles) {
 		// Kill after a random number of acknowledgements; now and then
 		// at once, while the child starts, opens or recovers.
-		killAfter := rng.IntN(600)
+		killAfter := rng.IntN(2000)
 		if rng.IntN(8) == 0 {
 			killAfter = 0
 		}
@@ -278,6 +279,7 @@ func verifyAfterCrash(t *testing.T, dir string, cycle uint32, acked map[crashKey
 	if err != nil || head != want-1 {
 		t.Fatalf("cycle %d: head %d, %v; read $all up to %d", cycle, head, err, want-1)
 	}
+	t.Logf("cycle %d: %d events, %d appends acknowledged so far", cycle, head, len(acked))
 	for k, c := range commits {
 		if c.count != c.n {
 			t.Fatalf("cycle %d: append %+v is torn: %d of its %d events survived", cycle, k, c.count, c.n)

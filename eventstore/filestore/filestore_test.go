@@ -8,14 +8,11 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
-	"go.uber.org/goleak"
 
 	"github.com/fjord-data/fjord/eventstore/driver"
 	"github.com/fjord-data/fjord/eventstore/filestore"
 	"github.com/fjord-data/fjord/eventstore/memstore"
 )
-
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 var bg = context.Background()
 
