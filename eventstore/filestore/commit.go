@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -131,6 +132,7 @@ type committer struct {
 	reader  *logReader
 	streams map[string]streamMeta // bounded cache of stream metas
 	overlay map[string]streamMeta // metas changed by the group
+	prev    map[string]streamMeta // metas changed by the group in flight (being synced)
 	ids     map[[16]byte]driver.Record
 	req     *request // being prepared
 
@@ -147,7 +149,8 @@ const recentIDs = 1 << 16
 func newCommitter(s *Store, rec recovered) *committer {
 	return &committer{s: s, seg: rec.seg, off: rec.off, next: rec.head + 1, last: rec.last,
 		streams: make(map[string]streamMeta), overlay: make(map[string]streamMeta),
-		ids: make(map[[16]byte]driver.Record), recent: make(map[[16]byte]driver.Record),
+		prev: make(map[string]streamMeta),
+		ids:  make(map[[16]byte]driver.Record), recent: make(map[[16]byte]driver.Record),
 		ring: make([][16]byte, 0, recentIDs), floor: rec.head}
 }
 
@@ -170,9 +173,16 @@ func (w *committer) remember() {
 }
 
 // run is the committer goroutine: it takes whatever requests are queued,
-// up to the group bounds, and commits them with one write and one sync.
+// up to the group bounds, checks and encodes them, writes them with one
+// write and hands the group to the syncer. While the syncer waits for one
+// group's fdatasync, the committer prepares and writes the next: at most
+// one group is in flight.
 func (s *Store) run() {
 	defer close(s.done)
+	syncs := make(chan *group) // unbuffered: the committer is at most one group ahead
+	synced := make(chan struct{})
+	go s.syncer(syncs, synced)
+	defer func() { close(syncs); <-synced }()
 	w := s.w
 	var pending []*request
 	for {
@@ -200,21 +210,72 @@ func (s *Store) run() {
 				break drain
 			}
 		}
-		n := w.commitGroup(pending)
-		pending = append(pending[:0], pending[n:]...)
+		g := w.commitGroup(pending)
+		syncs <- g
+		pending = append(pending[:0], pending[len(g.reqs):]...)
 	}
 }
 
-// commitGroup commits a prefix of reqs as one group and returns its length;
-// the group ends early when the segment is full.
-func (w *committer) commitGroup(reqs []*request) int {
+// group is a group commit written to the log but not yet synced.
+type group struct {
+	reqs  []*request
+	seg   *segment      // nil when nothing was written
+	batch *pebble.Batch // the group's index entries
+	head  uint64        // position of the group's last event
+}
+
+// syncer is the goroutine that makes groups durable, in order: one
+// fdatasync, then the index batch, then the head advances and the group's
+// requests are answered. Requests are answered only after every earlier
+// group is durable, so a duplicate or a conflict is never reported on the
+// strength of data that might still be lost.
+func (s *Store) syncer(syncs <-chan *group, synced chan<- struct{}) {
+	defer close(synced)
+	for g := range syncs {
+		if err := s.syncGroup(g); err != nil {
+			s.fail(err)
+			for _, r := range g.reqs {
+				if r.err == nil {
+					r.res, r.err = driver.Committed{}, s.failure()
+				}
+			}
+		}
+		g.batch.Close()
+		for _, r := range g.reqs {
+			close(r.done)
+		}
+	}
+}
+
+func (s *Store) syncGroup(g *group) error {
+	if err := s.failure(); err != nil {
+		return err
+	}
+	if g.seg == nil {
+		return nil
+	}
+	if !s.opts.NoSync {
+		if err := unix.Fdatasync(int(g.seg.f.Fd())); err != nil {
+			return fmt.Errorf("fdatasync %s: %w", g.seg.path, err)
+		}
+	}
+	if err := g.batch.Commit(pebble.NoSync); err != nil {
+		return fmt.Errorf("index (the log is durable; reopen rebuilds the index): %w", err)
+	}
+	s.head.Advance(g.head)
+	return nil
+}
+
+// commitGroup checks and encodes a prefix of reqs as one group and writes
+// it; the group ends early when the segment is full.
+func (w *committer) commitGroup(reqs []*request) *group {
 	now := time.Now().UnixNano()
 	if now < w.last {
 		now = w.last
 	}
 	w.buf = w.buf[:0]
 	w.batch = w.s.db.NewBatch()
-	defer func() { w.batch.Close(); w.batch = nil }()
+	w.prev, w.overlay = w.overlay, w.prev
 	clear(w.overlay)
 	clear(w.ids)
 	first := w.next
@@ -241,19 +302,15 @@ func (w *committer) commitGroup(reqs []*request) int {
 		w.req = r
 		r.res, r.err = w.prepare(r.batch, now)
 	}
-	group := reqs[:taken]
-	if err := w.flush(first, now); err != nil {
-		w.s.fail(err)
-		for _, r := range group {
-			if r.err == nil {
-				r.res, r.err = driver.Committed{}, w.s.failure()
-			}
+	g := &group{reqs: slices.Clone(reqs[:taken]), batch: w.batch, head: w.next - 1}
+	w.batch = nil
+	if len(w.buf) > 0 {
+		g.seg = w.seg
+		if err := w.write(g.batch, first, now); err != nil {
+			w.s.fail(err)
 		}
 	}
-	for _, r := range group {
-		close(r.done)
-	}
-	return taken
+	return g
 }
 
 // prepare checks one batch and encodes its frames into the group.
@@ -335,6 +392,9 @@ func (w *committer) meta(stream string) (streamMeta, error) {
 	if m, ok := w.overlay[stream]; ok {
 		return m, nil
 	}
+	if m, ok := w.prev[stream]; ok {
+		return m, nil // in the group being synced: not in the index yet
+	}
 	if m, ok := w.streams[stream]; ok {
 		return m, nil
 	}
@@ -346,40 +406,31 @@ func (w *committer) meta(stream string) (streamMeta, error) {
 	return m, err
 }
 
-// flush writes and syncs the group's frames, applies its index batch and
-// advances the head.
-func (w *committer) flush(first uint64, now int64) error {
-	if len(w.buf) == 0 {
-		return nil
-	}
+// write writes the group's frames (to the page cache; the syncer makes
+// them durable), adds the group's stream metas, sparse position and
+// indexed-through mark to its index batch, and books the group as
+// committed: the committer checks later groups against it. If the group is
+// then lost, the store fails and refuses every later commit.
+func (w *committer) write(batch *pebble.Batch, first uint64, now int64) error {
 	if _, err := w.seg.f.WriteAt(w.buf, w.off); err != nil {
 		return fmt.Errorf("write %s: %w", w.seg.path, err)
-	}
-	if !w.s.opts.NoSync {
-		if err := unix.Fdatasync(int(w.seg.f.Fd())); err != nil {
-			return fmt.Errorf("fdatasync %s: %w", w.seg.path, err)
-		}
 	}
 	start := loc{seg: w.seg.base, off: uint32(w.off)}
 	w.off += int64(len(w.buf))
 	w.last = now
 	for stream, m := range w.overlay {
-		if err := w.ix.meta(w.batch, stream, m); err != nil {
+		if err := w.ix.meta(batch, stream, m); err != nil {
 			return err
 		}
 	}
-	if err := w.ix.pos(w.batch, first, start); err != nil {
+	if err := w.ix.pos(batch, first, start); err != nil {
 		return err
 	}
-	if err := w.ix.head(w.batch, indexHead{pos: w.next - 1, next: loc{seg: w.seg.base, off: uint32(w.off)}}); err != nil {
+	if err := w.ix.head(batch, indexHead{pos: w.next - 1, next: loc{seg: w.seg.base, off: uint32(w.off)}}); err != nil {
 		return err
-	}
-	if err := w.batch.Commit(pebble.NoSync); err != nil {
-		return fmt.Errorf("index (the log is durable; reopen rebuilds the index): %w", err)
 	}
 	w.cache()
 	w.remember()
-	w.s.head.Advance(w.next - 1)
 	return nil
 }
 
