@@ -1,0 +1,11 @@
+package pgstore
+
+import (
+	"context"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// SetBeforeCommit makes the committer call f on its connection just before
+// it sends the INSERT and COMMIT of each group. Call it before any Commit.
+func SetBeforeCommit(s *Store, f func(ctx context.Context, conn *pgx.Conn)) { s.beforeCommit = f }
