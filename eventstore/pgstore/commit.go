@@ -343,10 +343,10 @@ func (st *state) decideOne(b *driver.Batch, rows *rowSet) outcome {
 
 // rowSet holds the rows of one INSERT, column by column.
 type rowSet struct {
-	n                                                     int
-	positions, versions                                   []int64
-	streams, categories, types                            []string
-	ids                                                   [][16]byte
+	n                                                      int
+	positions, versions                                    []int64
+	streams, categories, types                             []string
+	ids                                                    [][16]byte
 	contentTypes, data, metadata, correlations, causations [][]byte
 }
 
