@@ -172,7 +172,10 @@ func (s *Store) commitTx(ctx context.Context, group []*request) ([]outcome, erro
 		return outs, nil
 	}
 	if s.beforeCommit != nil {
-		s.beforeCommit(ctx, conn)
+		if err := s.beforeCommit(ctx, conn); err != nil {
+			abort(conn)
+			return nil, fmt.Errorf("pgstore: commit: %w", err)
+		}
 	}
 	b := &pgx.Batch{}
 	b.Queue(s.sql.insert, rows.positions, rows.streams, rows.versions, rows.categories, rows.ids, rows.types,

@@ -71,7 +71,7 @@ type Store struct {
 	headMu sync.Mutex // serializes advance, so the head never moves back
 
 	// testHooks, set by tests only (export_test.go).
-	beforeCommit func(ctx context.Context, conn *pgx.Conn)
+	beforeCommit func(ctx context.Context, conn *pgx.Conn) error
 }
 
 var (
