@@ -1,4 +1,4 @@
--- Version 1: the events table. {{schema}} is replaced by the quoted schema name.
+-- Version 1: the events table (the schema name is filled in when applied).
 --
 -- position is assigned by the committer as head+1.. under an advisory lock,
 -- so it is gapless and in commit order; it is not a sequence on purpose.
