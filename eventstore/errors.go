@@ -26,6 +26,12 @@ var (
 	ErrClosed = driver.ErrClosed
 	// ErrCorrupt: stored data failed its checksum; it was not served.
 	ErrCorrupt = driver.ErrCorrupt
+	// ErrUnknownOutcome: an append may or may not have committed (the
+	// connection to the database was lost while it was acknowledged).
+	// Retrying it with the same event IDs settles it; events whose IDs the
+	// store generated cannot be retried that way, so set IDs on events that
+	// must not be appended twice.
+	ErrUnknownOutcome = driver.ErrUnknownOutcome
 )
 
 // VersionError is returned when an expected version does not hold.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,8 +17,8 @@ import (
 type benchFlags struct {
 	scenarios             []string
 	events, streams, size int
-	json, keep            bool
-	dir                   string
+	json, keep, baseline  bool
+	dir, postgres         string
 }
 
 func newBenchCmd(a *app) *cobra.Command {
@@ -44,8 +45,16 @@ Scenarios (default events in brackets; long ones run only when named):
 Latencies are exact percentiles over every operation (an append, a page of
 $all, a stream load, or a delivery). In the table, measurements particular
 to a scenario follow its row as name=value, named as in the JSON.
---data is not used.`,
+--data is not used.
+
+With --postgres, each scenario runs on the PostgreSQL backend (pgstore) in
+a new schema of that database, dropped afterwards. --baseline then runs the
+same scenarios again on the classic PostgreSQL design (one transaction per
+append, a bigserial position, max(version) checks; see
+internal/bench/pgclassic) on the same server, reported as
+baseline-<scenario>.`,
 		Example: `  fjord bench eventstore --scenario single-64w
+  fjord bench eventstore --postgres postgres://postgres@127.0.0.1/test --scenario single-64w --baseline
   fjord bench eventstore --scenario read-all --events 100000 --json
   fjord bench eventstore --scenario scale --json`,
 		Args: argsBetween(0, 0, ""),
@@ -60,6 +69,8 @@ to a scenario follow its row as name=value, named as in the JSON.
 	fl.IntVar(&f.size, "event-size", 256, "bytes of data per event")
 	fl.BoolVar(&f.json, "json", false, "one JSON object per scenario and line")
 	fl.BoolVar(&f.keep, "keep", false, "keep each scenario's data directory")
+	fl.StringVar(&f.postgres, "postgres", "", "run on PostgreSQL (pgstore) at this connection string, a new schema per scenario")
+	fl.BoolVar(&f.baseline, "baseline", false, "with --postgres, also run each scenario on the classic design, as baseline-<scenario>")
 	fl.StringVar(&f.dir, "dir", "", "create the scenario directories here (default: the system's temporary directory)")
 	return cmd
 }
@@ -151,35 +162,69 @@ func (a *app) runBench(cmd *cobra.Command, f benchFlags) error {
 			return usagef(cmd, "invalid --%s %d: must be at least %d", n.flag, n.value, n.least)
 		}
 	}
-	const row = "%-18s %10s %8s %9s %12s %9s %9s %9s  %s\n"
+	const row = "%-28s %10s %8s %9s %12s %9s %9s %9s  %s\n"
 	enc := json.NewEncoder(a.stdout)
 	if !f.json {
 		fmt.Fprintf(a.stdout, row, "SCENARIO", "EVENTS", "OPS", "SECONDS", "EVENTS/S", "P50 MS", "P99 MS", "P99.9 MS", "OP")
 	}
+	if f.baseline && f.postgres == "" {
+		return usagef(cmd, "--baseline needs --postgres")
+	}
 	var printErr error
-	_, err := bench.EventStore(cmd.Context(), a.open, bench.Config{
-		Scenarios: f.scenarios, Events: f.events, Streams: f.streams, EventSize: f.size, Dir: f.dir, Keep: f.keep,
-		OnResult: func(r bench.Result) {
-			if f.json {
-				printErr = enc.Encode(r)
-				return
-			}
-			_, printErr = fmt.Fprintf(a.stdout, row, r.Scenario, fmt.Sprint(r.Events), fmt.Sprint(r.Ops),
-				fmt.Sprintf("%.3f", r.Seconds), fmt.Sprintf("%.0f", r.EventsPerSec),
-				fmt.Sprintf("%.3f", r.P50ms), fmt.Sprintf("%.3f", r.P99ms), fmt.Sprintf("%.3f", r.P999ms), r.Op)
-			extra, err := extraFields(r)
+	onResult := func(r bench.Result) {
+		if f.json {
+			printErr = enc.Encode(r)
+			return
+		}
+		_, printErr = fmt.Fprintf(a.stdout, row, r.Scenario, fmt.Sprint(r.Events), fmt.Sprint(r.Ops),
+			fmt.Sprintf("%.3f", r.Seconds), fmt.Sprintf("%.0f", r.EventsPerSec),
+			fmt.Sprintf("%.3f", r.P50ms), fmt.Sprintf("%.3f", r.P99ms), fmt.Sprintf("%.3f", r.P999ms), r.Op)
+		extra, err := extraFields(r)
+		printErr = errors.Join(printErr, err)
+		if len(extra) > 0 {
+			_, err = fmt.Fprintf(a.stdout, "  %s\n", strings.Join(extra, " "))
 			printErr = errors.Join(printErr, err)
-			if len(extra) > 0 {
-				_, err = fmt.Fprintf(a.stdout, "  %s\n", strings.Join(extra, " "))
-				printErr = errors.Join(printErr, err)
-			}
-			if r.Dir != "" {
-				fmt.Fprintf(a.stderr, "fjord: kept %s\n", r.Dir)
-			}
-		},
-	})
-	if err != nil {
-		return fmt.Errorf("bench eventstore: %w", err)
+		}
+		if r.Dir != "" {
+			fmt.Fprintf(a.stderr, "fjord: kept %s\n", r.Dir)
+		}
+	}
+	cfg := bench.Config{Scenarios: f.scenarios, Events: f.events, Streams: f.streams, EventSize: f.size, Dir: f.dir, Keep: f.keep,
+		OnResult: onResult}
+	if f.postgres == "" {
+		if _, err := bench.EventStore(cmd.Context(), a.open, cfg); err != nil {
+			return fmt.Errorf("bench eventstore: %w", err)
+		}
+		return printErr
+	}
+	for _, baseline := range []bool{false, true} {
+		if baseline && !f.baseline {
+			break
+		}
+		if err := benchPostgres(cmd.Context(), f.postgres, baseline, cfg); err != nil {
+			return fmt.Errorf("bench eventstore: %w", err)
+		}
 	}
 	return printErr
+}
+
+// benchPostgres runs the scenarios of cfg on PostgreSQL, on pgstore or the
+// classic design (baseline, whose results are named baseline-<scenario>),
+// each in a schema of its own that is dropped when the scenario ends.
+func benchPostgres(ctx context.Context, dsn string, baseline bool, cfg bench.Config) (err error) {
+	pg, err := newPgBench(ctx, dsn, baseline)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, pg.close()) }()
+	onResult := cfg.OnResult
+	cfg.OnResult = func(r bench.Result) {
+		err = errors.Join(err, pg.dropSchemas()) // the scenario's store is closed
+		if baseline {
+			r.Scenario = "baseline-" + r.Scenario
+		}
+		onResult(r)
+	}
+	_, runErr := bench.EventStore(ctx, pg.open, cfg)
+	return errors.Join(runErr, err)
 }

@@ -219,6 +219,12 @@ var (
 	ErrClosed         = errors.New("eventstore: store is closed")
 	ErrStreamNotFound = errors.New("eventstore: stream not found")
 	ErrCorrupt        = errors.New("eventstore: data is corrupt")
+	// ErrUnknownOutcome: the connection to a remote database was lost
+	// while a commit was being acknowledged, so it may or may not have
+	// committed. Retrying the same events with the same IDs settles it:
+	// the retry either commits them or returns the original result as a
+	// duplicate.
+	ErrUnknownOutcome = errors.New("eventstore: the outcome of the commit is unknown")
 )
 
 // ConflictError reports a failed expected-version check.
