@@ -82,6 +82,9 @@ func (s *Store) preLookup(r *request) error {
 	var key []byte
 	for _, a := range r.batch.Appends {
 		for i := range a.Events {
+			if a.Events[i].GeneratedID {
+				continue // new: MatchDuplicate does not look it up
+			}
 			id := a.Events[i].ID
 			var l loc
 			key = idKey(key[:0], id)
