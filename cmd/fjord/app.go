@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"strings"
 
@@ -20,6 +21,8 @@ type app struct {
 	stdout, stderr io.Writer
 	getenv         func(string) string
 	dataDir        string // --data
+	// listen opens the server's listener; nil means net.Listen.
+	listen func(network, address string) (net.Listener, error)
 }
 
 // openStore opens the store in the --data directory.
@@ -60,7 +63,7 @@ func newRootCmd(a *app) *cobra.Command {
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
 		return &usageError{cmd: cmd.CommandPath(), err: err}
 	})
-	root.AddCommand(newAppendCmd(a), newReadCmd(a), newTailCmd(a), newStreamsCmd(a), newVersionCmd(a), newBenchCmd(a))
+	root.AddCommand(newAppendCmd(a), newReadCmd(a), newTailCmd(a), newStreamsCmd(a), newVersionCmd(a), newBenchCmd(a), newServeCmd(a))
 	return root
 }
 
