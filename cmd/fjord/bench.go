@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/fjord-data/fjord/eventstore"
 	"github.com/fjord-data/fjord/internal/bench"
 )
 
@@ -157,7 +158,13 @@ func (a *app) runBench(cmd *cobra.Command, f benchFlags) error {
 		fmt.Fprintf(a.stdout, row, "SCENARIO", "EVENTS", "OPS", "SECONDS", "EVENTS/S", "P50 MS", "P99 MS", "P99.9 MS", "OP")
 	}
 	var printErr error
-	_, err := bench.EventStore(cmd.Context(), a.open, bench.Config{
+	open := a.open
+	if a.serverURL != "" {
+		// Every scenario works on the one served store, which is not
+		// empty after the first: compare runs of one scenario at a time.
+		open = func(string) (*eventstore.Store, error) { return a.openStore() }
+	}
+	_, err := bench.EventStore(cmd.Context(), open, bench.Config{
 		Scenarios: f.scenarios, Events: f.events, Streams: f.streams, EventSize: f.size, Dir: f.dir, Keep: f.keep,
 		OnResult: func(r bench.Result) {
 			if f.json {

@@ -53,6 +53,9 @@ authentication yet, so serve refuses an address other than loopback unless
 }
 
 func (a *app) runServe(cmd *cobra.Command, f serveFlags) (err error) {
+	if a.serverURL != "" {
+		return usagef(cmd, "serve works on --data; --server is for the commands that use a served store")
+	}
 	if err := checkLoopback(f.listen, f.insecure); err != nil {
 		return usagef(cmd, "%v", err)
 	}

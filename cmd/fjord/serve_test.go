@@ -10,6 +10,7 @@ import (
 
 	"github.com/fjord-data/fjord/eventstore"
 	"github.com/fjord-data/fjord/eventstore/grpcstore"
+	"github.com/fjord-data/fjord/server"
 )
 
 func TestCheckLoopback(t *testing.T) {
@@ -110,5 +111,50 @@ func TestServe(t *testing.T) {
 		if !strings.Contains(stderr.String(), want) {
 			t.Errorf("log lacks %s:\n%s", want, stderr.String())
 		}
+	}
+}
+
+// TestServerFlag runs the store commands against a served store.
+func TestServerFlag(t *testing.T) {
+	served := newHarness(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() {
+		done <- server.New(eventstore.New(served.backend, nil), nil).Serve(ctx, ln)
+	}()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	}()
+	url := "http://" + ln.Addr().String()
+
+	client := newHarness(t) // its own backend stays empty
+	client.mustRun("", "--server", url, "append", "order-1", "OrderPlaced", `{"total":42}`, "--expected", "no-stream")
+	client.mustRun("", "--server", url, "append", "order-1", "OrderPaid", `{}`, "--expected", "1")
+	_, errOut, err := client.run("", "--server", url, "append", "order-1", "OrderPaid", `{}`, "--expected", "1")
+	if err == nil || !strings.Contains(errOut, "version 2") {
+		t.Errorf("wrong expected version over the server: err %v, stderr %q", err, errOut)
+	}
+	got := decodeEvents(t, client.mustRun("", "--server", url, "read", "order-1", "--json"))
+	if len(got) != 2 || got[0].Type != "OrderPlaced" || got[1].Type != "OrderPaid" {
+		t.Errorf("read over the server: %+v", got)
+	}
+	if out := client.mustRun("", "--server", url, "streams"); !strings.Contains(out, "order-1") {
+		t.Errorf("streams over the server:\n%s", out)
+	}
+	if h, err := eventstore.New(client.backend, nil).Head(t.Context()); err != nil || h != 0 {
+		t.Errorf("the local store was written: head %d, %v", h, err)
+	}
+	if _, _, err := client.run("", "--server", url, "serve"); err == nil {
+		t.Error("serve --server succeeded, want a usage error")
+	}
+	if _, errOut, err := client.run("", "--server", "localhost:1", "read", "order-1"); err == nil || !strings.Contains(errOut, "invalid server URL") {
+		t.Errorf("bad --server: err %v, stderr %q", err, errOut)
 	}
 }
