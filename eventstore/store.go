@@ -148,20 +148,23 @@ func (s *Store) ReadStream(ctx context.Context, stream StreamID, opts ReadStream
 type ReadAllOptions struct {
 	// From is the first position returned. Forwards, 0 means the first
 	// event; backwards, 0 means the last.
-	From      Position
+	From Position
+	// Until is the last position considered; 0 means the head at the
+	// time of the call.
+	Until     Position
 	Backwards bool
 	Limit     int // at most this many events; 0 means no limit
 	Filter    Filter
 }
 
 // ReadAll returns events of $all in position order (or reverse order),
-// keeping those that match opts.Filter. It reads up to the head at the time
-// of the call.
+// keeping those that match opts.Filter. It reads up to opts.Until, or the
+// head at the time of the call.
 func (s *Store) ReadAll(ctx context.Context, opts ReadAllOptions) iter.Seq2[RecordedEvent, error] {
 	if opts.Limit < 0 {
 		return fail[RecordedEvent](invalid("limit", "the limit is negative (%d)", opts.Limit))
 	}
-	q := driver.AllQuery{From: uint64(opts.From), Backwards: opts.Backwards, Limit: opts.Limit, Filter: toFilter(opts.Filter)}
+	q := driver.AllQuery{From: uint64(opts.From), Until: uint64(opts.Until), Backwards: opts.Backwards, Limit: opts.Limit, Filter: toFilter(opts.Filter)}
 	return records(s.b.ReadAll(ctx, q))
 }
 

@@ -200,6 +200,15 @@ func (s *Store) subscribeStream(ctx context.Context, opts SubscribeOptions) iter
 	}
 }
 
+// WaitHead blocks until the head is beyond after and returns it, or returns
+// ctx.Err() when ctx ends first (ErrClosed when the store closes). It uses
+// the backend's Watcher when it has one, else polls every
+// Options.PollInterval.
+func (s *Store) WaitHead(ctx context.Context, after Position) (Position, error) {
+	h, err := s.waitHead(ctx, uint64(after))
+	return Position(h), err
+}
+
 // waitHead waits for the head to move beyond after, through the backend's
 // Watcher when it has one, else by polling.
 func (s *Store) waitHead(ctx context.Context, after uint64) (uint64, error) {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"strings"
 
@@ -20,10 +21,21 @@ type app struct {
 	stdout, stderr io.Writer
 	getenv         func(string) string
 	dataDir        string // --data
+	serverURL      string // --server: work on a served store instead of dataDir
+	// listen opens the server's listener; nil means net.Listen.
+	listen func(network, address string) (net.Listener, error)
 }
 
-// openStore opens the store in the --data directory.
+// openStore opens the store in the --data directory, or connects to the
+// one served at --server.
 func (a *app) openStore() (*eventstore.Store, error) {
+	if a.serverURL != "" {
+		s, err := openRemote(a.serverURL)
+		if err != nil {
+			return nil, fmt.Errorf("connecting to the event store at %s: %w", a.serverURL, err)
+		}
+		return s, nil
+	}
 	s, err := a.open(a.dataDir)
 	if err != nil {
 		return nil, fmt.Errorf("opening the event store in %s: %w", a.dataDir, err)
@@ -54,13 +66,16 @@ func newRootCmd(a *app) *cobra.Command {
 		def = "./fjord-data"
 	}
 	root.PersistentFlags().StringVar(&a.dataDir, "data", def, "data directory (env FJORD_DATA)")
+	root.PersistentFlags().StringVar(&a.serverURL, "server", a.getenv("FJORD_SERVER"),
+		"work on the event store served by `fjord serve` at this URL, such as http://127.0.0.1:7717, instead of --data (env FJORD_SERVER)")
 	root.SetIn(a.stdin)
 	root.SetOut(a.stdout)
 	root.SetErr(a.stderr)
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
 		return &usageError{cmd: cmd.CommandPath(), err: err}
 	})
-	root.AddCommand(newAppendCmd(a), newReadCmd(a), newTailCmd(a), newStreamsCmd(a), newVersionCmd(a), newBenchCmd(a), newPgstoreCmd(a))
+	root.AddCommand(newAppendCmd(a), newReadCmd(a), newTailCmd(a), newStreamsCmd(a), newVersionCmd(a), newBenchCmd(a),
+		newServeCmd(a), newPgstoreCmd(a))
 	return root
 }
 

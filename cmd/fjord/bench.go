@@ -192,7 +192,13 @@ func (a *app) runBench(cmd *cobra.Command, f benchFlags) error {
 	cfg := bench.Config{Scenarios: f.scenarios, Events: f.events, Streams: f.streams, EventSize: f.size, Dir: f.dir, Keep: f.keep,
 		OnResult: onResult}
 	if f.postgres == "" {
-		if _, err := bench.EventStore(cmd.Context(), a.open, cfg); err != nil {
+		open := a.open
+		if a.serverURL != "" {
+			// Every scenario works on the one served store, which is not
+			// empty after the first: compare runs of one scenario at a time.
+			open = func(string) (*eventstore.Store, error) { return a.openStore() }
+		}
+		if _, err := bench.EventStore(cmd.Context(), open, cfg); err != nil {
 			return fmt.Errorf("bench eventstore: %w", err)
 		}
 		return printErr

@@ -1,0 +1,107 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+
+	"github.com/spf13/cobra"
+
+	"github.com/fjord-data/fjord/server"
+)
+
+type serveFlags struct {
+	listen    string
+	insecure  bool
+	logFormat string
+}
+
+func newServeCmd(a *app) *cobra.Command {
+	var f serveFlags
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve the event store over gRPC, Connect/JSON and Server-Sent Events",
+		Long: `Serve the event store in --data on --listen until interrupted (SIGINT or
+SIGTERM), then shut down gracefully: stop accepting, end subscriptions,
+finish requests in flight, and close the store, so that every append
+acknowledged to a client is kept.
+
+One port speaks gRPC, gRPC-Web and Connect (binary or JSON) over HTTP/1.1
+and unencrypted HTTP/2; GET /v1/subscribe streams Server-Sent Events;
+GET /healthz and GET /readyz report health. There is no TLS or
+authentication yet, so serve refuses an address other than loopback unless
+--insecure is given.`,
+		Example: `  fjord serve
+  fjord serve --listen 127.0.0.1:9000 --data /var/lib/fjord
+  curl -s localhost:7717/fjord.eventstore.v1.EventStoreService/Head -H 'Content-Type: application/json' -d '{}'`,
+		Args: argsBetween(0, 0, ""),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.runServe(cmd, f)
+		},
+	}
+	def := a.getenv("FJORD_LISTEN")
+	if def == "" {
+		def = "127.0.0.1:7717"
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.listen, "listen", def, "address to listen on, HOST:PORT (env FJORD_LISTEN)")
+	fl.BoolVar(&f.insecure, "insecure", false, "allow listening on a non-loopback address without TLS or authentication")
+	fl.StringVar(&f.logFormat, "log-format", "text", "log format on standard error: text or json")
+	return cmd
+}
+
+func (a *app) runServe(cmd *cobra.Command, f serveFlags) (err error) {
+	if a.serverURL != "" {
+		return usagef(cmd, "serve works on --data; --server is for the commands that use a served store")
+	}
+	if err := checkLoopback(f.listen, f.insecure); err != nil {
+		return usagef(cmd, "%v", err)
+	}
+	var logger *slog.Logger
+	switch f.logFormat {
+	case "text":
+		logger = slog.New(slog.NewTextHandler(a.stderr, nil))
+	case "json":
+		logger = slog.New(slog.NewJSONHandler(a.stderr, nil))
+	default:
+		return usagef(cmd, "invalid --log-format %q: want text or json", f.logFormat)
+	}
+	st, err := a.openStore()
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := st.Close(); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("closing the event store: %w", cerr))
+		}
+		logger.Info("event store closed", "data", a.dataDir)
+	}()
+	listen := a.listen
+	if listen == nil {
+		listen = net.Listen
+	}
+	ln, err := listen("tcp", f.listen)
+	if err != nil {
+		return err
+	}
+	logger.Info("serving the event store", "addr", ln.Addr().String(), "data", a.dataDir)
+	return server.New(st, &server.Options{Logger: logger}).Serve(cmd.Context(), ln)
+}
+
+// checkLoopback refuses addresses that other machines could reach, unless
+// insecure: the server has neither TLS nor authentication yet.
+func checkLoopback(addr string, insecure bool) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("invalid --listen %q: %v", addr, err)
+	}
+	if insecure || host == "localhost" {
+		return nil
+	}
+	if ip, err := netip.ParseAddr(host); err == nil && ip.IsLoopback() {
+		return nil
+	}
+	return fmt.Errorf("--listen %q is not a loopback address; the server has no TLS or authentication yet: pass --insecure to serve on it anyway", addr)
+}

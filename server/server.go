@@ -1,0 +1,192 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"connectrpc.com/connect"
+
+	"github.com/fjord-data/fjord/api/fjord/eventstore/v1/eventstorev1connect"
+	"github.com/fjord-data/fjord/eventstore"
+)
+
+// Options configure a Server. The zero value works.
+type Options struct {
+	// MaxRequestBytes bounds the size of one request message (default:
+	// twice the store's MaxAppendSize, room for JSON's base64).
+	MaxRequestBytes int
+	// PageEvents and PageBytes bound one page of ReadStream and ReadAll
+	// (defaults 1000 events, 4 MiB; a page holds at least one event). They
+	// also cap a subscription's page size.
+	PageEvents, PageBytes int
+	// ShutdownTimeout bounds how long Serve waits for requests in flight
+	// once its context ends (default 30s).
+	ShutdownTimeout time.Duration
+	// Logger receives request errors and lifecycle messages; nil discards
+	// them.
+	Logger *slog.Logger
+}
+
+func (o *Options) withDefaults(st *eventstore.Store) *Options {
+	var out Options
+	if o != nil {
+		out = *o
+	}
+	if out.MaxRequestBytes <= 0 {
+		out.MaxRequestBytes = 2 * st.Limits().MaxAppendSize
+	}
+	if out.PageEvents <= 0 {
+		out.PageEvents = 1000
+	}
+	if out.PageBytes <= 0 {
+		out.PageBytes = 4 << 20
+	}
+	if out.ShutdownTimeout <= 0 {
+		out.ShutdownTimeout = 30 * time.Second
+	}
+	if out.Logger == nil {
+		out.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &out
+}
+
+// Server serves an event store over HTTP. It is safe for concurrent use.
+// It never closes the store: its owner does, after Serve returns.
+type Server struct {
+	store      *eventstore.Store
+	opts       *Options
+	drain      context.Context
+	startDrain context.CancelFunc
+	draining   atomic.Bool
+	handler    http.Handler
+}
+
+// New returns a Server for st. opts may be nil.
+func New(st *eventstore.Store, opts *Options) *Server {
+	s := &Server{store: st, opts: opts.withDefaults(st)}
+	s.drain, s.startDrain = context.WithCancel(context.Background())
+	svc := &service{store: st, opts: s.opts, drain: s.drain}
+	mux := http.NewServeMux()
+	path, h := eventstorev1connect.NewEventStoreServiceHandler(svc,
+		connect.WithCodec(strictJSON{"json"}),
+		connect.WithCodec(strictJSON{"json; charset=utf-8"}),
+		connect.WithReadMaxBytes(s.opts.MaxRequestBytes),
+		connect.WithInterceptors(s.logErrors()),
+	)
+	mux.Handle(path, h)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", s.ready)
+	mux.Handle("GET /v1/subscribe", &sseHandler{store: st, opts: s.opts, drain: s.drain})
+	s.handler = mux
+	return s
+}
+
+// Handler returns the server's HTTP handler: the Connect service at
+// /fjord.eventstore.v1.EventStoreService/, GET /healthz, GET /readyz and
+// the Server-Sent Events endpoint GET /v1/subscribe.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Drain starts shutting down: /readyz fails, and subscriptions, head
+// watches and SSE streams end (with UNAVAILABLE), so that clients
+// reconnect elsewhere. Requests in flight are not interrupted.
+func (s *Server) Drain() {
+	s.draining.Store(true)
+	s.startDrain()
+}
+
+func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
+	if s.draining.Load() {
+		http.Error(w, "shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	if _, err := s.store.Head(r.Context()); err != nil {
+		http.Error(w, "store: "+err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	w.Write([]byte("ready\n"))
+}
+
+// Serve serves on ln (HTTP/1.1 and unencrypted HTTP/2, so gRPC, gRPC-Web
+// and Connect all work without TLS) until ctx ends, then shuts down
+// gracefully: it drains, stops accepting, and waits up to ShutdownTimeout
+// for requests in flight, so that every append acknowledged to a client has
+// been committed. It returns nil after a clean shutdown.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	hs := NewHTTPServer(s.handler)
+	hs.ErrorLog = slog.NewLogLogger(s.opts.Logger.Handler(), slog.LevelWarn)
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		s.Drain()
+		return err
+	case <-ctx.Done():
+	}
+	s.opts.Logger.Info("shutting down", "timeout", s.opts.ShutdownTimeout)
+	s.Drain()
+	sctx, cancel := context.WithTimeout(context.Background(), s.opts.ShutdownTimeout)
+	defer cancel()
+	err := hs.Shutdown(sctx)
+	if serr := <-errc; !errors.Is(serr, http.ErrServerClosed) {
+		err = errors.Join(err, serr)
+	}
+	if err != nil {
+		hs.Close()
+	}
+	return err
+}
+
+// NewHTTPServer returns an http.Server for h that speaks HTTP/1.1 and
+// unencrypted HTTP/2 (h2c), with header timeouts set.
+func NewHTTPServer(h http.Handler) *http.Server {
+	var p http.Protocols
+	p.SetHTTP1(true)
+	p.SetUnencryptedHTTP2(true)
+	return &http.Server{Handler: h, Protocols: &p, ReadHeaderTimeout: 10 * time.Second}
+}
+
+// logErrors logs failed calls at a level fitting their code.
+func (s *Server) logErrors() connect.Interceptor {
+	return &errorLogger{log: s.opts.Logger}
+}
+
+type errorLogger struct{ log *slog.Logger }
+
+func (l *errorLogger) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
+	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+		res, err := next(ctx, req)
+		if err != nil {
+			l.logged(ctx, req.Spec().Procedure, err)
+		}
+		return res, err
+	}
+}
+
+func (l *errorLogger) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
+	return next
+}
+
+func (l *errorLogger) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
+	return func(ctx context.Context, conn connect.StreamingHandlerConn) error {
+		err := next(ctx, conn)
+		if err != nil {
+			l.logged(ctx, conn.Spec().Procedure, err)
+		}
+		return err
+	}
+}
+
+func (l *errorLogger) logged(ctx context.Context, procedure string, err error) {
+	level := slog.LevelDebug
+	if c := connect.CodeOf(err); c == connect.CodeInternal || c == connect.CodeDataLoss || c == connect.CodeUnknown {
+		level = slog.LevelError
+	}
+	l.log.Log(ctx, level, "call failed", "procedure", procedure, "code", connect.CodeOf(err).String(), "err", err)
+}

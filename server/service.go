@@ -1,0 +1,183 @@
+package server
+
+import (
+	"context"
+	"errors"
+
+	"connectrpc.com/connect"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	esv1 "github.com/fjord-data/fjord/api/fjord/eventstore/v1"
+	"github.com/fjord-data/fjord/eventstore"
+)
+
+// service implements esv1connect.EventStoreServiceHandler over a Store.
+type service struct {
+	store *eventstore.Store
+	opts  *Options
+	// drain ends when the server starts shutting down: long-lived streams
+	// stop then, so that the shutdown does not wait for them.
+	drain context.Context
+}
+
+func (s *service) Append(ctx context.Context, req *connect.Request[esv1.AppendRequest]) (*connect.Response[esv1.AppendResponse], error) {
+	appends, err := appendsFromProto(req.Msg)
+	if err != nil {
+		return nil, statusError(err, nil)
+	}
+	res, err := s.store.AppendMulti(ctx, appends...)
+	if err != nil {
+		return nil, statusError(err, req.Msg.GetAppends())
+	}
+	out := &esv1.AppendResponse{Results: make([]*esv1.StreamResult, len(res))}
+	for i, r := range res {
+		out.Results[i] = &esv1.StreamResult{Version: uint64(r.Version), Position: uint64(r.Position)}
+		out.Duplicate = r.Duplicate
+	}
+	return connect.NewResponse(out), nil
+}
+
+// page collects read events up to the page limits. It reports whether
+// the page is full: then the read stops and the client continues.
+type page struct {
+	events  []*esv1.RecordedEvent
+	bytes   int
+	maxN    int
+	maxSize int
+}
+
+func (p *page) add(e *eventstore.RecordedEvent) (full bool) {
+	pe := recordedToProto(e)
+	p.events = append(p.events, pe)
+	p.bytes += proto.Size(pe)
+	return len(p.events) >= p.maxN || p.bytes >= p.maxSize
+}
+
+// pageLimit is how many events to ask the store for: one page, and one
+// more to learn whether the read goes on.
+func (s *service) newPage(limit uint32) (*page, int) {
+	n := s.opts.PageEvents
+	if limit > 0 && int(limit) < n {
+		n = int(limit)
+	}
+	return &page{maxN: n, maxSize: s.opts.PageBytes}, n
+}
+
+func (s *service) ReadStream(ctx context.Context, req *connect.Request[esv1.ReadStreamRequest]) (*connect.Response[esv1.ReadStreamResponse], error) {
+	m := req.Msg
+	p, n := s.newPage(m.GetLimit())
+	out := &esv1.ReadStreamResponse{}
+	opts := eventstore.ReadStreamOptions{From: eventstore.Version(m.GetFrom()), Backwards: m.GetBackwards(), Limit: n}
+	for e, err := range s.store.ReadStream(ctx, eventstore.StreamID(m.GetStream()), opts) {
+		if err != nil {
+			return nil, statusError(err, nil)
+		}
+		if p.add(&e) {
+			out.NextFrom = next(uint64(e.Version), m.GetBackwards())
+			out.More = out.NextFrom > 0 && (m.GetLimit() == 0 || len(p.events) < int(m.GetLimit()))
+			break
+		}
+	}
+	out.Events = p.events
+	return connect.NewResponse(out), nil
+}
+
+func (s *service) ReadAll(ctx context.Context, req *connect.Request[esv1.ReadAllRequest]) (*connect.Response[esv1.ReadAllResponse], error) {
+	m := req.Msg
+	until := eventstore.Position(m.GetUntil())
+	if until == 0 {
+		h, err := s.store.Head(ctx)
+		if err != nil {
+			return nil, statusError(err, nil)
+		}
+		until = h
+	}
+	p, n := s.newPage(m.GetLimit())
+	out := &esv1.ReadAllResponse{Until: uint64(until)}
+	opts := eventstore.ReadAllOptions{From: eventstore.Position(m.GetFrom()), Until: until, Backwards: m.GetBackwards(),
+		Limit: n, Filter: filterFromProto(m.GetFilter())}
+	for e, err := range s.store.ReadAll(ctx, opts) {
+		if err != nil {
+			return nil, statusError(err, nil)
+		}
+		if p.add(&e) {
+			out.NextFrom = next(uint64(e.Position), m.GetBackwards())
+			out.More = out.NextFrom > 0 && out.NextFrom <= uint64(until) && (m.GetLimit() == 0 || len(p.events) < int(m.GetLimit()))
+			break
+		}
+	}
+	out.Events = p.events
+	return connect.NewResponse(out), nil
+}
+
+// next is where a paged read goes on after v: v+1 forwards, v-1 backwards
+// (0 when there is nothing before).
+func next(v uint64, backwards bool) uint64 {
+	if backwards {
+		return v - 1
+	}
+	return v + 1
+}
+
+func (s *service) StreamInfo(ctx context.Context, req *connect.Request[esv1.StreamInfoRequest]) (*connect.Response[esv1.StreamInfoResponse], error) {
+	i, err := s.store.StreamInfo(ctx, eventstore.StreamID(req.Msg.GetStream()))
+	if err != nil {
+		return nil, statusError(err, nil)
+	}
+	return connect.NewResponse(&esv1.StreamInfoResponse{Stream: string(i.Stream), Version: uint64(i.Version), Position: uint64(i.Position),
+		Created: timestamppb.New(i.Created), Updated: timestamppb.New(i.Updated)}), nil
+}
+
+func (s *service) Head(ctx context.Context, req *connect.Request[esv1.HeadRequest]) (*connect.Response[esv1.HeadResponse], error) {
+	h, err := s.store.Head(ctx)
+	if err != nil {
+		return nil, statusError(err, nil)
+	}
+	return connect.NewResponse(&esv1.HeadResponse{Position: uint64(h)}), nil
+}
+
+func (s *service) WatchHead(ctx context.Context, req *connect.Request[esv1.WatchHeadRequest], stream *connect.ServerStream[esv1.WatchHeadResponse]) error {
+	ctx, stop := s.untilDrain(ctx)
+	defer stop()
+	h, err := s.store.Head(ctx)
+	for err == nil {
+		if err = stream.Send(&esv1.WatchHeadResponse{Position: uint64(h)}); err != nil {
+			return err // the client went away
+		}
+		h, err = s.store.WaitHead(ctx, h)
+	}
+	return statusError(s.drainErr(err), nil)
+}
+
+func (s *service) Subscribe(ctx context.Context, req *connect.Request[esv1.SubscribeRequest], stream *connect.ServerStream[esv1.SubscribeResponse]) error {
+	ctx, stop := s.untilDrain(ctx)
+	defer stop()
+	opts := subscribeOptionsFromProto(req.Msg, s.opts.PageEvents)
+	for d, err := range s.store.Subscribe(ctx, opts) {
+		if err != nil {
+			return statusError(s.drainErr(err), nil)
+		}
+		// Send blocks while the client does not read: the subscription
+		// pulls no further, so a slow client only stalls itself.
+		if err := stream.Send(deliveryToProto(&d)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// untilDrain returns ctx, also cancelled when the server starts draining.
+func (s *service) untilDrain(ctx context.Context) (context.Context, func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(s.drain, cancel)
+	return ctx, func() { stop(); cancel() }
+}
+
+// drainErr reports a cancellation caused by draining as errShuttingDown.
+func (s *service) drainErr(err error) error {
+	if errors.Is(err, context.Canceled) && s.drain.Err() != nil {
+		return errShuttingDown
+	}
+	return err
+}
