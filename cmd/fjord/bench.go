@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/fjord-data/fjord/eventstore"
 	"github.com/fjord-data/fjord/internal/bench"
 )
 
