@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fjord-data/fjord/eventstore"
 	"github.com/fjord-data/fjord/eventstore/driver"
 	"github.com/fjord-data/fjord/eventstore/filestore"
 )
@@ -122,3 +123,40 @@ func BenchmarkReadAll(b *testing.B) {
 }
 
 var benchOpts = &filestore.Options{}
+
+// BenchmarkReadAllPaged reads $all through eventstore.Store in pages of
+// 512, as catch-up subscriptions and `fjord bench eventstore --scenario
+// read-all` do.
+func BenchmarkReadAllPaged(b *testing.B) {
+	const total = 1_000_000
+	fs := open(b, b.TempDir(), nil)
+	evs := make([]driver.Event, 1000)
+	for k := uint64(0); k < total; k += 1000 {
+		for j := range evs {
+			evs[j] = benchEvent(k + uint64(j) + 1)
+		}
+		if _, err := fs.Commit(bg, one(fmt.Sprintf("s-%d", k%1000), driver.Expected{}, evs...)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	s := eventstore.New(fs, nil)
+	b.ResetTimer()
+	read := 0
+	from := eventstore.Position(1)
+	for read < b.N {
+		n := 0
+		for e, err := range s.ReadAll(bg, eventstore.ReadAllOptions{From: from, Limit: 512}) {
+			if err != nil {
+				b.Fatal(err)
+			}
+			n++
+			from = e.Position + 1
+		}
+		read += n
+		if n < 512 {
+			from = 1
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(read)/b.Elapsed().Seconds(), "events/s")
+}

@@ -346,6 +346,11 @@ func (w *committer) prepare(b *driver.Batch, now int64) (driver.Committed, error
 				flags = flagCommitEnd
 			}
 			at := loc{seg: w.seg.base, off: uint32(w.off + int64(len(w.buf)))}
+			if w.next%posEvery == 0 {
+				if err := w.ix.pos(w.batch, w.next, at); err != nil {
+					return driver.Committed{}, err
+				}
+			}
 			w.buf = appendFrame(w.buf, flags, w.next, now, a.Stream, m.version, e)
 			if err := w.ix.event(w.batch, a.Stream, e.Type, e.ID, m.version, w.next, at); err != nil {
 				return driver.Committed{}, err

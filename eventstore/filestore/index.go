@@ -147,6 +147,11 @@ func (x *indexer) meta(b *pebble.Batch, stream string, m streamMeta) error {
 	return b.Set(x.key, x.val, nil)
 }
 
+// posEvery: besides the first position of every group commit, the sparse
+// position index has every posEvery-th position, so a read from any
+// position skips at most that many frames.
+const posEvery = 128
+
 func (x *indexer) pos(b *pebble.Batch, pos uint64, l loc) error {
 	x.key = posKey(x.key[:0], pos)
 	x.val = appendLoc(x.val[:0], l)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 
 	"github.com/fjord-data/fjord/eventstore/driver"
 )
@@ -14,14 +15,20 @@ import (
 // It is not safe for concurrent use.
 type logReader struct {
 	segs  []*segment
-	ahead int      // bytes to read beyond what a frame needs
+	ahead int      // bytes to read beyond what a frame needs, at most
+	cur   int      // bytes to read ahead now: grows from minReadAhead to ahead
 	buf   []byte   // window: bytes of seg at [off, off+len(buf))
 	seg   *segment // nil: empty window
 	off   int64
 }
 
+// minReadAhead is the first read-ahead of a reader: short reads (a live
+// subscription's few new events, one page) stay cheap, and long scans
+// double it on every refill up to the reader's maximum.
+const minReadAhead = 32 << 10
+
 func newLogReader(segs []*segment, ahead int) *logReader {
-	return &logReader{segs: segs, ahead: ahead}
+	return &logReader{segs: segs, ahead: ahead, cur: min(ahead, minReadAhead)}
 }
 
 func (r *logReader) segment(base uint64) (*segment, error) {
@@ -41,18 +48,48 @@ func (r *logReader) next(s *segment) *segment {
 	return r.segs[i+1]
 }
 
+// readers hands out the log readers of one read and, when it ends, gives
+// their window buffers back to the store's pool, so that paged reads (a
+// catch-up subscription reads 512 events at a time) make no garbage for
+// their windows.
+type readers struct {
+	pool *sync.Pool // of *[]byte
+	list []*logReader
+}
+
+func (rs *readers) new(segs []*segment, ahead int) *logReader {
+	r := newLogReader(segs, ahead)
+	if p, ok := rs.pool.Get().(*[]byte); ok {
+		r.buf = (*p)[:0]
+	}
+	rs.list = append(rs.list, r)
+	return r
+}
+
+func (rs *readers) release() {
+	for _, r := range rs.list {
+		if cap(r.buf) > 0 && cap(r.buf) <= 2*seqReadAhead {
+			b := r.buf[:0]
+			rs.pool.Put(&b)
+		}
+		r.buf, r.seg = nil, nil
+	}
+	rs.list = nil
+}
+
 // window returns at least n bytes of seg from off (fewer at the end of the
 // file), reading when the window does not hold them.
 func (r *logReader) window(seg *segment, off int64, n int) ([]byte, error) {
 	if r.seg == seg && off >= r.off && off+int64(n) <= r.off+int64(len(r.buf)) {
 		return r.buf[off-r.off:], nil
 	}
-	want := n + r.ahead
+	want := n + r.cur
+	r.cur = min(2*r.cur, r.ahead)
 	if rem := seg.size - off; int64(want) > rem {
 		want = int(max(rem, 0))
 	}
 	if cap(r.buf) < want {
-		r.buf = make([]byte, want)
+		r.buf = make([]byte, max(want, min(2*cap(r.buf), r.ahead+64<<10)))
 	}
 	r.buf = r.buf[:want]
 	got, err := seg.f.ReadAt(r.buf, off)

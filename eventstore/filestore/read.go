@@ -26,8 +26,10 @@ const (
 // batch.
 type fetchFunc func(buf []driver.Record) (recs []driver.Record, more bool, err error)
 
-func (s *Store) iterate(ctx context.Context, limit int, start func() (fetchFunc, error)) iter.Seq2[driver.Record, error] {
+func (s *Store) iterate(ctx context.Context, limit int, start func(rs *readers) (fetchFunc, error)) iter.Seq2[driver.Record, error] {
 	return func(yield func(driver.Record, error) bool) {
+		rs := &readers{pool: &s.windows}
+		defer rs.release()
 		var fetch fetchFunc
 		var buf []driver.Record
 		count := 0
@@ -43,7 +45,7 @@ func (s *Store) iterate(ctx context.Context, limit int, start func() (fetchFunc,
 			var err error
 			more := true
 			if fetch == nil {
-				fetch, err = start()
+				fetch, err = start(rs)
 			}
 			if err == nil && fetch != nil {
 				buf, more, err = fetch(buf[:0])
@@ -78,9 +80,9 @@ func (s *Store) iterate(ctx context.Context, limit int, start func() (fetchFunc,
 // ReadStream implements driver.Backend. It reads the stream index, then
 // the records from the log.
 func (s *Store) ReadStream(ctx context.Context, q driver.StreamQuery) iter.Seq2[driver.Record, error] {
-	return s.iterate(ctx, q.Limit, func() (fetchFunc, error) {
+	return s.iterate(ctx, q.Limit, func(rs *readers) (fetchFunc, error) {
 		head := s.head.Load()
-		r := newLogReader(s.segments(), idxReadAhead)
+		r := rs.new(s.segments(), idxReadAhead)
 		lo, hi := max(q.From, 1), ^uint64(0)
 		if q.Backwards {
 			lo, hi = 1, ^uint64(0)
@@ -155,7 +157,7 @@ func step(it *pebble.Iterator, backwards bool) bool {
 // ReadAll implements driver.Backend. Unfiltered reads and StreamPrefix
 // filters scan the log; Category and EventTypes filters read their index.
 func (s *Store) ReadAll(ctx context.Context, q driver.AllQuery) iter.Seq2[driver.Record, error] {
-	return s.iterate(ctx, q.Limit, func() (fetchFunc, error) {
+	return s.iterate(ctx, q.Limit, func(rs *readers) (fetchFunc, error) {
 		until := s.head.Load()
 		if q.Until != 0 && q.Until < until {
 			until = q.Until
@@ -172,15 +174,15 @@ func (s *Store) ReadAll(ctx context.Context, q driver.AllQuery) iter.Seq2[driver
 		segs := s.segments()
 		switch {
 		case q.Filter.Category != "":
-			return s.indexRead(segs, kCat, []string{q.Filter.Category}, &q, lo, hi), nil
+			return s.indexRead(rs, segs, kCat, []string{q.Filter.Category}, &q, lo, hi), nil
 		case len(q.Filter.EventTypes) > 0:
 			types := slices.Clone(q.Filter.EventTypes)
 			slices.Sort(types)
-			return s.indexRead(segs, kType, slices.Compact(types), &q, lo, hi), nil
+			return s.indexRead(rs, segs, kType, slices.Compact(types), &q, lo, hi), nil
 		case q.Backwards:
-			return s.scanBackwards(segs, &q, lo, hi), nil
+			return s.scanBackwards(rs, segs, &q, lo, hi), nil
 		default:
-			return s.scanForwards(segs, &q, lo, hi)
+			return s.scanForwards(rs, segs, &q, lo, hi)
 		}
 	})
 }
@@ -204,12 +206,12 @@ func matches(f *driver.Filter, h *frameHead) bool {
 	return f.StreamPrefix == "" || bytes.HasPrefix(h.stream, []byte(f.StreamPrefix))
 }
 
-func (s *Store) scanForwards(segs []*segment, q *driver.AllQuery, lo, hi uint64) (fetchFunc, error) {
+func (s *Store) scanForwards(rs *readers, segs []*segment, q *driver.AllQuery, lo, hi uint64) (fetchFunc, error) {
 	_, start, err := s.groupStart(lo)
 	if err != nil {
 		return nil, err
 	}
-	r := newLogReader(segs, seqReadAhead)
+	r := rs.new(segs, seqReadAhead)
 	seg, err := r.segment(start.seg)
 	if err != nil {
 		return nil, err
@@ -260,8 +262,8 @@ func corrupt(segs []*segment, at loc, err error) error {
 
 // scanBackwards reads the log one commit group at a time, from the group
 // holding hi down to lo, and returns each group's records in reverse.
-func (s *Store) scanBackwards(segs []*segment, q *driver.AllQuery, lo, hi uint64) fetchFunc {
-	r := newLogReader(segs, seqReadAhead)
+func (s *Store) scanBackwards(rs *readers, segs []*segment, q *driver.AllQuery, lo, hi uint64) fetchFunc {
+	r := rs.new(segs, seqReadAhead)
 	return func(buf []driver.Record) ([]driver.Record, bool, error) {
 		gpos, start, err := s.groupStart(hi)
 		if err != nil {
@@ -314,8 +316,8 @@ type posLoc struct {
 
 // indexRead reads the records listed by the index entries of names under
 // prefix, merged by position, keeping those that match the whole filter.
-func (s *Store) indexRead(segs []*segment, prefix byte, names []string, q *driver.AllQuery, lo, hi uint64) fetchFunc {
-	r := newLogReader(segs, idxReadAhead)
+func (s *Store) indexRead(rs *readers, segs []*segment, prefix byte, names []string, q *driver.AllQuery, lo, hi uint64) fetchFunc {
+	r := rs.new(segs, idxReadAhead)
 	var entries []posLoc
 	its := make([]*pebble.Iterator, len(names))
 	return func(buf []driver.Record) ([]driver.Record, bool, error) {

@@ -132,6 +132,11 @@ func (b *rebuilder) commit(frames []pendingFrame, next loc) error {
 		if err := b.ix.event(b.batch, f.stream, f.typ, f.id, f.version, f.pos, f.at); err != nil {
 			return err
 		}
+		if f.pos%posEvery == 0 {
+			if err := b.ix.pos(b.batch, f.pos, f.at); err != nil {
+				return err
+			}
+		}
 		m, ok := b.metas[f.stream]
 		if !ok {
 			var err error

@@ -38,6 +38,8 @@ type Store struct {
 	closed atomic.Bool
 	failed atomic.Pointer[error] // set when a write or sync failed
 
+	windows sync.Pool // of *[]byte: log readers' window buffers, see readers
+
 	segs struct {
 		sync.RWMutex
 		list []*segment // in log order; the last is the one being written
