@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 
@@ -16,10 +18,10 @@ import (
 )
 
 type benchFlags struct {
-	scenarios             []string
-	events, streams, size int
-	json, keep, baseline  bool
-	dir, postgres         string
+	scenarios                 []string
+	events, streams, size     int
+	json, keep, baseline      bool
+	dir, postgres, cpuProfile string
 }
 
 func newBenchCmd(a *app) *cobra.Command {
@@ -73,6 +75,7 @@ baseline-<scenario>.`,
 	fl.StringVar(&f.postgres, "postgres", "", "run on PostgreSQL (pgstore) at this connection string, a new schema per scenario")
 	fl.BoolVar(&f.baseline, "baseline", false, "with --postgres, also run each scenario on the classic design, as baseline-<scenario>")
 	fl.StringVar(&f.dir, "dir", "", "create the scenario directories here (default: the system's temporary directory)")
+	fl.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof)")
 	return cmd
 }
 
@@ -170,6 +173,17 @@ func (a *app) runBench(cmd *cobra.Command, f benchFlags) error {
 	}
 	if f.baseline && f.postgres == "" {
 		return usagef(cmd, "--baseline needs --postgres")
+	}
+	if f.cpuProfile != "" {
+		out, err := os.Create(f.cpuProfile)
+		if err != nil {
+			return fmt.Errorf("bench eventstore: %w", err)
+		}
+		defer out.Close()
+		if err := pprof.StartCPUProfile(out); err != nil {
+			return fmt.Errorf("bench eventstore: %w", err)
+		}
+		defer pprof.StopCPUProfile()
 	}
 	var printErr error
 	onResult := func(r bench.Result) {
