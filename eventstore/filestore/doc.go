@@ -21,16 +21,23 @@
 // One committer goroutine owns the write path. It takes every queued
 // Commit (up to MaxGroupEvents / MaxGroupBytes), and for each in order
 // resolves idempotency (driver.MatchDuplicate, against the event-ID index
-// and the events earlier in the same group), checks expected versions,
-// assigns positions and encodes frames into one buffer. The group is then
-// written with one write and one fdatasync, its index batch is applied,
-// the head advances and every request is answered. A request that fails
-// (a conflict) does not affect the others of its group.
+// and the events earlier in the same group; IDs the Store generated are not
+// looked up), checks expected versions, assigns positions and encodes
+// frames into one buffer, which it writes with one write. A syncer
+// goroutine then makes the group durable with one fdatasync, applies its
+// index batch, advances the head and answers every request of the group.
+// The two overlap: the committer prepares and writes group N+1 while the
+// syncer waits for group N's fdatasync, and checks group N+1 against group
+// N's stream versions and IDs. Requests are answered only after their group
+// and every earlier one are durable, so neither a success, a duplicate nor a
+// conflict is ever reported on the strength of data that could still be
+// lost; a failed write or sync stops the store from accepting commits. A
+// request that fails (a conflict) does not affect the others of its group.
 //
 // Indexes are derived from the log and kept in Pebble: stream (stream,
 // version), stream meta, event ID, category (category, position), event
 // type (type, position), a sparse position index (the first frame of each
-// commit group) and an "indexed through" mark written in the same batch.
+// commit group and every 128th position) and an "indexed through" mark written in the same batch.
 // Pebble runs without its write-ahead log: what it loses in a crash is
 // re-indexed from the log, from the mark to the end, on Open.
 //
