@@ -76,6 +76,7 @@ func New(st *eventstore.Store, opts *Options) *Server {
 		connect.WithCodec(strictJSON{"json"}),
 		connect.WithCodec(strictJSON{"json; charset=utf-8"}),
 		connect.WithReadMaxBytes(s.opts.MaxRequestBytes),
+		connect.WithCompressMinBytes(compressMinBytes),
 		connect.WithInterceptors(s.logErrors()),
 	)
 	mux.Handle(path, h)
@@ -190,3 +191,7 @@ func (l *errorLogger) logged(ctx context.Context, procedure string, err error) {
 	}
 	l.log.Log(ctx, level, "call failed", "procedure", procedure, "code", connect.CodeOf(err).String(), "err", err)
 }
+
+// compressMinBytes is the least size of a response worth compressing:
+// gzip's fixed cost dominates a small Append or Head response.
+const compressMinBytes = 4 << 10
