@@ -30,6 +30,10 @@ type Options struct {
 	// Logger receives request errors and lifecycle messages; nil discards
 	// them.
 	Logger *slog.Logger
+	// Auth, when set, requires a bearer token on every call but /healthz
+	// and /readyz, and checks its rules (see ParseAuth): nil serves
+	// everyone everything.
+	Auth *Auth
 }
 
 func (o *Options) withDefaults(st *eventstore.Store) *Options {
@@ -70,21 +74,22 @@ type Server struct {
 func New(st *eventstore.Store, opts *Options) *Server {
 	s := &Server{store: st, opts: opts.withDefaults(st)}
 	s.drain, s.startDrain = context.WithCancel(context.Background())
-	svc := &service{store: st, opts: s.opts, drain: s.drain}
+	z := &authorizer{auth: s.opts.Auth, now: time.Now}
+	svc := &service{store: st, opts: s.opts, drain: s.drain, auth: z}
 	mux := http.NewServeMux()
 	path, h := eventstorev1connect.NewEventStoreServiceHandler(svc,
 		connect.WithCodec(strictJSON{"json"}),
 		connect.WithCodec(strictJSON{"json; charset=utf-8"}),
 		connect.WithReadMaxBytes(s.opts.MaxRequestBytes),
 		connect.WithCompressMinBytes(compressMinBytes),
-		connect.WithInterceptors(s.logErrors()),
+		connect.WithInterceptors(s.logErrors(), &authInterceptor{z}),
 	)
 	mux.Handle(path, h)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("GET /readyz", s.ready)
-	mux.Handle("GET /v1/subscribe", &sseHandler{store: st, opts: s.opts, drain: s.drain})
+	mux.Handle("GET /v1/subscribe", &sseHandler{store: st, opts: s.opts, drain: s.drain, auth: z})
 	s.handler = mux
 	return s
 }

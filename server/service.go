@@ -19,9 +19,15 @@ type service struct {
 	// drain ends when the server starts shutting down: long-lived streams
 	// stop then, so that the shutdown does not wait for them.
 	drain context.Context
+	auth  *authorizer
 }
 
 func (s *service) Append(ctx context.Context, req *connect.Request[esv1.AppendRequest]) (*connect.Response[esv1.AppendResponse], error) {
+	for _, a := range req.Msg.GetAppends() {
+		if err := s.auth.need(ctx, PermWrite, a.GetStream()); err != nil {
+			return nil, err
+		}
+	}
 	appends, err := appendsFromProto(req.Msg)
 	if err != nil {
 		return nil, statusError(err, nil)
@@ -66,6 +72,9 @@ func (s *service) newPage(limit uint32) (*page, int) {
 
 func (s *service) ReadStream(ctx context.Context, req *connect.Request[esv1.ReadStreamRequest]) (*connect.Response[esv1.ReadStreamResponse], error) {
 	m := req.Msg
+	if err := s.auth.need(ctx, PermRead, m.GetStream()); err != nil {
+		return nil, err
+	}
 	p, n := s.newPage(m.GetLimit())
 	out := &esv1.ReadStreamResponse{}
 	opts := eventstore.ReadStreamOptions{From: eventstore.Version(m.GetFrom()), Backwards: m.GetBackwards(), Limit: n}
@@ -85,6 +94,10 @@ func (s *service) ReadStream(ctx context.Context, req *connect.Request[esv1.Read
 
 func (s *service) ReadAll(ctx context.Context, req *connect.Request[esv1.ReadAllRequest]) (*connect.Response[esv1.ReadAllResponse], error) {
 	m := req.Msg
+	filter, err := s.auth.readFilter(ctx, filterFromProto(m.GetFilter()))
+	if err != nil {
+		return nil, err
+	}
 	until := eventstore.Position(m.GetUntil())
 	if until == 0 {
 		h, err := s.store.Head(ctx)
@@ -96,7 +109,7 @@ func (s *service) ReadAll(ctx context.Context, req *connect.Request[esv1.ReadAll
 	p, n := s.newPage(m.GetLimit())
 	out := &esv1.ReadAllResponse{Until: uint64(until)}
 	opts := eventstore.ReadAllOptions{From: eventstore.Position(m.GetFrom()), Until: until, Backwards: m.GetBackwards(),
-		Limit: n, Filter: filterFromProto(m.GetFilter())}
+		Limit: n, Filter: filter}
 	for e, err := range s.store.ReadAll(ctx, opts) {
 		if err != nil {
 			return nil, statusError(err, nil)
@@ -121,6 +134,9 @@ func next(v uint64, backwards bool) uint64 {
 }
 
 func (s *service) StreamInfo(ctx context.Context, req *connect.Request[esv1.StreamInfoRequest]) (*connect.Response[esv1.StreamInfoResponse], error) {
+	if err := s.auth.need(ctx, PermRead, req.Msg.GetStream()); err != nil {
+		return nil, err
+	}
 	i, err := s.store.StreamInfo(ctx, eventstore.StreamID(req.Msg.GetStream()))
 	if err != nil {
 		return nil, statusError(err, nil)
@@ -154,6 +170,9 @@ func (s *service) Subscribe(ctx context.Context, req *connect.Request[esv1.Subsc
 	ctx, stop := s.untilDrain(ctx)
 	defer stop()
 	opts := subscribeOptionsFromProto(req.Msg, s.opts.PageEvents)
+	if err := s.auth.subscribe(ctx, &opts); err != nil {
+		return err
+	}
 	for d, err := range s.store.Subscribe(ctx, opts) {
 		if err != nil {
 			return statusError(s.drainErr(err), nil)

@@ -53,6 +53,9 @@ type Options struct {
 	ReconnectDelay time.Duration
 	// Logger receives reconnection messages; nil discards them.
 	Logger *slog.Logger
+	// Token is sent as "Authorization: Bearer Token" on every call, for a
+	// server started with an auth file. Empty sends none.
+	Token string
 }
 
 // Store is a backend over a remote event store. It is safe for concurrent
@@ -105,6 +108,9 @@ func New(baseURL string, opts *Options) (*Store, error) {
 	copts := []connect.ClientOption{connect.WithReadMaxBytes(s.opts.ReadMaxBytes)}
 	if s.opts.GRPC {
 		copts = append(copts, connect.WithGRPC())
+	}
+	if s.opts.Token != "" {
+		copts = append(copts, connect.WithInterceptors(bearer("Bearer "+s.opts.Token)))
 	}
 	s.client = eventstorev1connect.NewEventStoreServiceClient(hc, baseURL, copts...)
 	s.closing, s.close = context.WithCancel(context.Background())
@@ -323,4 +329,26 @@ func detail[T any](ce *connect.Error) (T, bool) {
 		}
 	}
 	return zero, false
+}
+
+// bearer sets the Authorization header of every call to its value.
+type bearer string
+
+func (b bearer) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
+	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+		req.Header().Set("Authorization", string(b))
+		return next(ctx, req)
+	}
+}
+
+func (b bearer) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
+	return func(ctx context.Context, spec connect.Spec) connect.StreamingClientConn {
+		conn := next(ctx, spec)
+		conn.RequestHeader().Set("Authorization", string(b))
+		return conn
+	}
+}
+
+func (b bearer) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
+	return next
 }
