@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"log/slog"
 	"net"
@@ -30,6 +31,10 @@ type Options struct {
 	// Logger receives request errors and lifecycle messages; nil discards
 	// them.
 	Logger *slog.Logger
+	// TLSConfig, when set, makes Serve speak TLS (HTTP/2 and HTTP/1.1,
+	// negotiated by ALPN) instead of plaintext HTTP/1.1 and h2c. It needs a
+	// certificate (Certificates or GetCertificate).
+	TLSConfig *tls.Config
 	// Auth, when set, requires a bearer token on every call but /healthz
 	// and /readyz, and checks its rules (see ParseAuth): nil serves
 	// everyone everything.
@@ -120,7 +125,8 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 }
 
 // Serve serves on ln (HTTP/1.1 and unencrypted HTTP/2, so gRPC, gRPC-Web
-// and Connect all work without TLS) until ctx ends, then shuts down
+// and Connect all work without TLS; or with Options.TLSConfig, HTTP/2 and
+// HTTP/1.1 over TLS) until ctx ends, then shuts down
 // gracefully: it drains, stops accepting, and waits up to ShutdownTimeout
 // for requests in flight, so that every append acknowledged to a client has
 // been committed. It returns nil after a clean shutdown.
@@ -128,7 +134,16 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	hs := NewHTTPServer(s.handler)
 	hs.ErrorLog = slog.NewLogLogger(s.opts.Logger.Handler(), slog.LevelWarn)
 	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
+	if s.opts.TLSConfig != nil {
+		var p http.Protocols
+		p.SetHTTP1(true)
+		p.SetHTTP2(true)
+		hs.Protocols = &p
+		hs.TLSConfig = s.opts.TLSConfig.Clone()
+		go func() { errc <- hs.ServeTLS(ln, "", "") }()
+	} else {
+		go func() { errc <- hs.Serve(ln) }()
+	}
 	select {
 	case err := <-errc:
 		s.Drain()

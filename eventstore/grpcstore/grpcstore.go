@@ -18,6 +18,8 @@ package grpcstore
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"iter"
@@ -43,6 +45,9 @@ type Options struct {
 	// unencrypted HTTP/2 to http:// URLs and HTTP/2 or HTTP/1.1 over TLS
 	// to https:// URLs; Close closes its connections.
 	HTTPClient connect.HTTPClient
+	// RootCAs are the certificate authorities that the Store's own client
+	// trusts for https:// URLs; nil means the system's.
+	RootCAs *x509.CertPool
 	// GRPC uses the gRPC protocol instead of Connect's (both binary).
 	GRPC bool
 	// ReadMaxBytes bounds one response message (default 64 MiB).
@@ -102,7 +107,7 @@ func New(baseURL string, opts *Options) (*Store, error) {
 	}
 	hc := s.opts.HTTPClient
 	if hc == nil {
-		s.own = newHTTPClient(u.Scheme == "https")
+		s.own = newHTTPClient(u.Scheme == "https", s.opts.RootCAs)
 		hc = s.own
 	}
 	copts := []connect.ClientOption{connect.WithReadMaxBytes(s.opts.ReadMaxBytes)}
@@ -117,9 +122,9 @@ func New(baseURL string, opts *Options) (*Store, error) {
 	return s, nil
 }
 
-func newHTTPClient(tls bool) *http.Client {
+func newHTTPClient(useTLS bool, roots *x509.CertPool) *http.Client {
 	var p http.Protocols
-	if tls {
+	if useTLS {
 		p.SetHTTP1(true)
 		p.SetHTTP2(true)
 	} else {
@@ -127,6 +132,9 @@ func newHTTPClient(tls bool) *http.Client {
 	}
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.Protocols = &p
+	if roots != nil {
+		t.TLSClientConfig = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
+	}
 	return &http.Client{Transport: t}
 }
 
