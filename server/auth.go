@@ -376,3 +376,21 @@ func (z *authorizer) subscribe(ctx context.Context, opts *eventstore.SubscribeOp
 	opts.Filter = f
 	return err
 }
+
+// protect serves h to callers with perm on stream (AllStreams: $all).
+func (z *authorizer) protect(perm Permission, stream string, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		g, err := z.fromHeader(r.Header)
+		if err != nil {
+			httpAuthError(w, err)
+			return
+		}
+		if z.auth != nil {
+			if err := g.need(perm, stream); err != nil {
+				httpAuthError(w, err)
+				return
+			}
+		}
+		h.ServeHTTP(w, r)
+	})
+}

@@ -35,6 +35,11 @@ type Options struct {
 	// negotiated by ALPN) instead of plaintext HTTP/1.1 and h2c. It needs a
 	// certificate (Certificates or GetCertificate).
 	TLSConfig *tls.Config
+	// Hooks observe appends, reads and subscriptions, for metrics.
+	Hooks Hooks
+	// Metrics, when set, is served at GET /metrics (with Auth, to tokens
+	// that may read $all), for example telemetry's Prometheus handler.
+	Metrics http.Handler
 	// Auth, when set, requires a bearer token on every call but /healthz
 	// and /readyz, and checks its rules (see ParseAuth): nil serves
 	// everyone everything.
@@ -73,14 +78,16 @@ type Server struct {
 	startDrain context.CancelFunc
 	draining   atomic.Bool
 	handler    http.Handler
+	subs       *subscribers
 }
 
 // New returns a Server for st. opts may be nil.
 func New(st *eventstore.Store, opts *Options) *Server {
 	s := &Server{store: st, opts: opts.withDefaults(st)}
+	s.subs = &subscribers{hooks: &s.opts.Hooks}
 	s.drain, s.startDrain = context.WithCancel(context.Background())
 	z := &authorizer{auth: s.opts.Auth, now: time.Now}
-	svc := &service{store: st, opts: s.opts, drain: s.drain, auth: z}
+	svc := &service{store: st, opts: s.opts, drain: s.drain, auth: z, subs: s.subs}
 	mux := http.NewServeMux()
 	path, h := eventstorev1connect.NewEventStoreServiceHandler(svc,
 		connect.WithCodec(strictJSON{"json"}),
@@ -94,7 +101,10 @@ func New(st *eventstore.Store, opts *Options) *Server {
 		w.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("GET /readyz", s.ready)
-	mux.Handle("GET /v1/subscribe", &sseHandler{store: st, opts: s.opts, drain: s.drain, auth: z})
+	mux.Handle("GET /v1/subscribe", &sseHandler{store: st, opts: s.opts, drain: s.drain, auth: z, subs: s.subs})
+	if s.opts.Metrics != nil {
+		mux.Handle("GET /metrics", z.protect(PermRead, AllStreams, s.opts.Metrics))
+	}
 	s.handler = mux
 	return s
 }

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"time"
 
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/proto"
@@ -20,9 +21,17 @@ type service struct {
 	// stop then, so that the shutdown does not wait for them.
 	drain context.Context
 	auth  *authorizer
+	subs  *subscribers
 }
 
-func (s *service) Append(ctx context.Context, req *connect.Request[esv1.AppendRequest]) (*connect.Response[esv1.AppendResponse], error) {
+func (s *service) Append(ctx context.Context, req *connect.Request[esv1.AppendRequest]) (res *connect.Response[esv1.AppendResponse], err error) {
+	start := time.Now()
+	res, err = s.append(ctx, req)
+	s.opts.Hooks.appended(req.Msg, start, err)
+	return res, err
+}
+
+func (s *service) append(ctx context.Context, req *connect.Request[esv1.AppendRequest]) (*connect.Response[esv1.AppendResponse], error) {
 	for _, a := range req.Msg.GetAppends() {
 		if err := s.auth.need(ctx, PermWrite, a.GetStream()); err != nil {
 			return nil, err
@@ -71,6 +80,16 @@ func (s *service) newPage(limit uint32) (*page, int) {
 }
 
 func (s *service) ReadStream(ctx context.Context, req *connect.Request[esv1.ReadStreamRequest]) (*connect.Response[esv1.ReadStreamResponse], error) {
+	res, err := s.readStream(ctx, req)
+	if err != nil {
+		s.opts.Hooks.read("ReadStream", 0, err)
+		return nil, err
+	}
+	s.opts.Hooks.read("ReadStream", len(res.Msg.GetEvents()), nil)
+	return res, err
+}
+
+func (s *service) readStream(ctx context.Context, req *connect.Request[esv1.ReadStreamRequest]) (*connect.Response[esv1.ReadStreamResponse], error) {
 	m := req.Msg
 	if err := s.auth.need(ctx, PermRead, m.GetStream()); err != nil {
 		return nil, err
@@ -93,6 +112,16 @@ func (s *service) ReadStream(ctx context.Context, req *connect.Request[esv1.Read
 }
 
 func (s *service) ReadAll(ctx context.Context, req *connect.Request[esv1.ReadAllRequest]) (*connect.Response[esv1.ReadAllResponse], error) {
+	res, err := s.readAll(ctx, req)
+	if err != nil {
+		s.opts.Hooks.read("ReadAll", 0, err)
+		return nil, err
+	}
+	s.opts.Hooks.read("ReadAll", len(res.Msg.GetEvents()), nil)
+	return res, err
+}
+
+func (s *service) readAll(ctx context.Context, req *connect.Request[esv1.ReadAllRequest]) (*connect.Response[esv1.ReadAllResponse], error) {
 	m := req.Msg
 	filter, err := s.auth.readFilter(ctx, filterFromProto(m.GetFilter()))
 	if err != nil {
@@ -173,6 +202,8 @@ func (s *service) Subscribe(ctx context.Context, req *connect.Request[esv1.Subsc
 	if err := s.auth.subscribe(ctx, &opts); err != nil {
 		return err
 	}
+	sub := s.subs.start(ctx, s.store, "rpc", &opts)
+	defer s.subs.remove(sub)
 	for d, err := range s.store.Subscribe(ctx, opts) {
 		if err != nil {
 			return statusError(s.drainErr(err), nil)
@@ -182,6 +213,7 @@ func (s *service) Subscribe(ctx context.Context, req *connect.Request[esv1.Subsc
 		if err := stream.Send(deliveryToProto(&d)); err != nil {
 			return err
 		}
+		s.subs.sent(sub, &d)
 	}
 	return nil
 }

@@ -37,6 +37,7 @@ type sseHandler struct {
 	opts  *Options
 	drain context.Context
 	auth  *authorizer
+	subs  *subscribers
 }
 
 // sseFlushEvery is how many events are written between flushes while
@@ -75,6 +76,8 @@ func (h *sseHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		return rc.Flush()
 	}
+	sub := h.subs.start(ctx, h.store, "sse", &opts)
+	defer h.subs.remove(sub)
 	started, live, pending := false, false, 0
 	for d, err := range h.store.Subscribe(ctx, opts) {
 		if err != nil {
@@ -115,6 +118,7 @@ func (h *sseHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return // the client went away
 		}
+		h.subs.sent(sub, &d)
 	}
 }
 

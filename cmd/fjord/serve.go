@@ -8,8 +8,6 @@ import (
 	"net/netip"
 
 	"github.com/spf13/cobra"
-
-	"github.com/fjord-data/fjord/server"
 )
 
 type serveFlags struct {
@@ -95,7 +93,11 @@ func (a *app) runServe(cmd *cobra.Command, f serveFlags) (err error) {
 	}
 	logger.Info("serving the event store", "addr", ln.Addr().String(), "data", a.dataDir)
 	sopts.Logger = logger
-	return server.New(st, sopts).Serve(cmd.Context(), ln)
+	srv, err := newServer(st, sopts)
+	if err != nil {
+		return err
+	}
+	return srv.Serve(cmd.Context(), ln)
 }
 
 // checkLoopback refuses addresses that other machines could reach, unless

@@ -7,7 +7,9 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/fjord-data/fjord/eventstore"
 	"github.com/fjord-data/fjord/server"
+	"github.com/fjord-data/fjord/telemetry"
 )
 
 // securityFlags are serve's TLS and authentication flags.
@@ -51,4 +53,17 @@ func (f *securityFlags) options() (*server.Options, error) {
 		o.Auth = a
 	}
 	return &o, nil
+}
+
+// newServer returns a server for st with opts, and Prometheus metrics at
+// /metrics.
+func newServer(st *eventstore.Store, opts *server.Options) (*server.Server, error) {
+	reg := telemetry.New()
+	m, err := telemetry.NewServerMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	opts.Hooks, opts.Metrics = m.Hooks(), reg.Handler()
+	srv := server.New(st, opts)
+	return srv, m.WatchSubscribers(srv.SubscriberStats)
 }
