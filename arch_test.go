@@ -109,6 +109,16 @@ var rules = []rule{
 			return ""
 		},
 	},
+	{
+		name:    "only telemetry imports otel and prometheus",
+		applies: func(rel string) bool { return !under(rel, "telemetry") },
+		forbids: func(p *pkg, dep string) string {
+			if strings.HasPrefix(dep, "go.opentelemetry.io/") || strings.HasPrefix(dep, "github.com/prometheus/") {
+				return "telemetry: other packages expose hooks that telemetry turns into metrics and spans"
+			}
+			return ""
+		},
+	},
 }
 
 type violation struct {
@@ -240,6 +250,7 @@ func TestRulesCatchViolations(t *testing.T) {
 			[]violation{
 				{rules[1].name, "pubsub", "go.opentelemetry.io/otel", "a client or telemetry library: only adapters and telemetry import it"},
 				{rules[1].name, "pubsub", "github.com/nats-io/nats.go", "a client or telemetry library: only adapters and telemetry import it"},
+				{rules[4].name, "pubsub", "go.opentelemetry.io/otel", "telemetry: other packages expose hooks that telemetry turns into metrics and spans"},
 			}},
 		{"core imports server", pkg{rel: "saga", deps: []string{m("server"), m("serverless")}},
 			[]violation{{rules[1].name, "saga", m("server"), "core packages never depend on the server, console or binaries"}}},
@@ -253,6 +264,9 @@ func TestRulesCatchViolations(t *testing.T) {
 		{"demo imports public packages", pkg{rel: "demo/shop", imports: []string{m("eventstore"), m("demo/shop/internal/cart")}}, nil},
 		{"demo imports a harness", pkg{rel: "demo/shop/orders", imports: []string{m("internal/bench")}},
 			[]violation{{rules[3].name, "demo/shop/orders", m("internal/bench"), "internal to another part of the module: the demo uses public packages only"}}},
+		{"server imports prometheus", pkg{rel: "server", imports: []string{"github.com/prometheus/client_golang/prometheus"}},
+			[]violation{{rules[4].name, "server", "github.com/prometheus/client_golang/prometheus", "telemetry: other packages expose hooks that telemetry turns into metrics and spans"}}},
+		{"telemetry imports prometheus", pkg{rel: "telemetry", imports: []string{"github.com/prometheus/client_golang/prometheus"}}, nil},
 		{"demo imports eventstore internals", pkg{rel: "demo/shop", imports: []string{m("eventstore/internal/headwatch")}},
 			[]violation{{rules[3].name, "demo/shop", m("eventstore/internal/headwatch"), "internal to another part of the module: the demo uses public packages only"}}},
 	}

@@ -12,6 +12,18 @@
 // UNAVAILABLE (detail StoreClosed), context errors → CANCELED and
 // DEADLINE_EXCEEDED.
 //
+// With Options.Auth (ParseAuth, LoadAuthFile), every call but /healthz and
+// /readyz needs a bearer token whose rules allow it: read on the stream for
+// ReadStream, StreamInfo and stream subscriptions; write on every stream of
+// an Append; read on $all for ReadAll and $all subscriptions (or read on a
+// prefix covering the filter's prefix or category, see ParseAuth); any
+// valid token for Head and WatchHead; read on $all for GET /metrics. A
+// missing, unknown or expired token is UNAUTHENTICATED (HTTP 401), a
+// missing right PERMISSION_DENIED (403). Options.TLSConfig serves TLS;
+// Options.Hooks observe appends, reads and subscriptions (package
+// telemetry turns them into metrics, served from Options.Metrics), and
+// SubscriberStats reports subscriber lag.
+//
 // JSON requests with unknown fields are rejected, requests are bounded by
 // Options.MaxRequestBytes, reads come in bounded pages, and subscriptions
 // read from the store only as fast as the client takes them.

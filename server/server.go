@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"log/slog"
 	"net"
@@ -30,6 +31,19 @@ type Options struct {
 	// Logger receives request errors and lifecycle messages; nil discards
 	// them.
 	Logger *slog.Logger
+	// TLSConfig, when set, makes Serve speak TLS (HTTP/2 and HTTP/1.1,
+	// negotiated by ALPN) instead of plaintext HTTP/1.1 and h2c. It needs a
+	// certificate (Certificates or GetCertificate).
+	TLSConfig *tls.Config
+	// Hooks observe appends, reads and subscriptions, for metrics.
+	Hooks Hooks
+	// Metrics, when set, is served at GET /metrics (with Auth, to tokens
+	// that may read $all), for example telemetry's Prometheus handler.
+	Metrics http.Handler
+	// Auth, when set, requires a bearer token on every call but /healthz
+	// and /readyz, and checks its rules (see ParseAuth): nil serves
+	// everyone everything.
+	Auth *Auth
 }
 
 func (o *Options) withDefaults(st *eventstore.Store) *Options {
@@ -64,26 +78,33 @@ type Server struct {
 	startDrain context.CancelFunc
 	draining   atomic.Bool
 	handler    http.Handler
+	subs       *subscribers
 }
 
 // New returns a Server for st. opts may be nil.
 func New(st *eventstore.Store, opts *Options) *Server {
 	s := &Server{store: st, opts: opts.withDefaults(st)}
+	s.subs = &subscribers{hooks: &s.opts.Hooks}
 	s.drain, s.startDrain = context.WithCancel(context.Background())
-	svc := &service{store: st, opts: s.opts, drain: s.drain}
+	z := &authorizer{auth: s.opts.Auth, now: time.Now}
+	svc := &service{store: st, opts: s.opts, drain: s.drain, auth: z, subs: s.subs}
 	mux := http.NewServeMux()
 	path, h := eventstorev1connect.NewEventStoreServiceHandler(svc,
 		connect.WithCodec(strictJSON{"json"}),
 		connect.WithCodec(strictJSON{"json; charset=utf-8"}),
 		connect.WithReadMaxBytes(s.opts.MaxRequestBytes),
-		connect.WithInterceptors(s.logErrors()),
+		connect.WithCompressMinBytes(compressMinBytes),
+		connect.WithInterceptors(s.logErrors(), &authInterceptor{z}),
 	)
 	mux.Handle(path, h)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("GET /readyz", s.ready)
-	mux.Handle("GET /v1/subscribe", &sseHandler{store: st, opts: s.opts, drain: s.drain})
+	mux.Handle("GET /v1/subscribe", &sseHandler{store: st, opts: s.opts, drain: s.drain, auth: z, subs: s.subs})
+	if s.opts.Metrics != nil {
+		mux.Handle("GET /metrics", z.protect(PermRead, AllStreams, s.opts.Metrics))
+	}
 	s.handler = mux
 	return s
 }
@@ -114,7 +135,8 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 }
 
 // Serve serves on ln (HTTP/1.1 and unencrypted HTTP/2, so gRPC, gRPC-Web
-// and Connect all work without TLS) until ctx ends, then shuts down
+// and Connect all work without TLS; or with Options.TLSConfig, HTTP/2 and
+// HTTP/1.1 over TLS) until ctx ends, then shuts down
 // gracefully: it drains, stops accepting, and waits up to ShutdownTimeout
 // for requests in flight, so that every append acknowledged to a client has
 // been committed. It returns nil after a clean shutdown.
@@ -122,7 +144,16 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	hs := NewHTTPServer(s.handler)
 	hs.ErrorLog = slog.NewLogLogger(s.opts.Logger.Handler(), slog.LevelWarn)
 	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
+	if s.opts.TLSConfig != nil {
+		var p http.Protocols
+		p.SetHTTP1(true)
+		p.SetHTTP2(true)
+		hs.Protocols = &p
+		hs.TLSConfig = s.opts.TLSConfig.Clone()
+		go func() { errc <- hs.ServeTLS(ln, "", "") }()
+	} else {
+		go func() { errc <- hs.Serve(ln) }()
+	}
 	select {
 	case err := <-errc:
 		s.Drain()
@@ -190,3 +221,7 @@ func (l *errorLogger) logged(ctx context.Context, procedure string, err error) {
 	}
 	l.log.Log(ctx, level, "call failed", "procedure", procedure, "code", connect.CodeOf(err).String(), "err", err)
 }
+
+// compressMinBytes is the least size of a response worth compressing:
+// gzip's fixed cost dominates a small Append or Head response.
+const compressMinBytes = 4 << 10

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"time"
 
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/proto"
@@ -19,9 +20,23 @@ type service struct {
 	// drain ends when the server starts shutting down: long-lived streams
 	// stop then, so that the shutdown does not wait for them.
 	drain context.Context
+	auth  *authorizer
+	subs  *subscribers
 }
 
-func (s *service) Append(ctx context.Context, req *connect.Request[esv1.AppendRequest]) (*connect.Response[esv1.AppendResponse], error) {
+func (s *service) Append(ctx context.Context, req *connect.Request[esv1.AppendRequest]) (res *connect.Response[esv1.AppendResponse], err error) {
+	start := time.Now()
+	res, err = s.append(ctx, req)
+	s.opts.Hooks.appended(req.Msg, start, err)
+	return res, err
+}
+
+func (s *service) append(ctx context.Context, req *connect.Request[esv1.AppendRequest]) (*connect.Response[esv1.AppendResponse], error) {
+	for _, a := range req.Msg.GetAppends() {
+		if err := s.auth.need(ctx, PermWrite, a.GetStream()); err != nil {
+			return nil, err
+		}
+	}
 	appends, err := appendsFromProto(req.Msg)
 	if err != nil {
 		return nil, statusError(err, nil)
@@ -65,7 +80,20 @@ func (s *service) newPage(limit uint32) (*page, int) {
 }
 
 func (s *service) ReadStream(ctx context.Context, req *connect.Request[esv1.ReadStreamRequest]) (*connect.Response[esv1.ReadStreamResponse], error) {
+	res, err := s.readStream(ctx, req)
+	if err != nil {
+		s.opts.Hooks.read("ReadStream", 0, err)
+		return nil, err
+	}
+	s.opts.Hooks.read("ReadStream", len(res.Msg.GetEvents()), nil)
+	return res, err
+}
+
+func (s *service) readStream(ctx context.Context, req *connect.Request[esv1.ReadStreamRequest]) (*connect.Response[esv1.ReadStreamResponse], error) {
 	m := req.Msg
+	if err := s.auth.need(ctx, PermRead, m.GetStream()); err != nil {
+		return nil, err
+	}
 	p, n := s.newPage(m.GetLimit())
 	out := &esv1.ReadStreamResponse{}
 	opts := eventstore.ReadStreamOptions{From: eventstore.Version(m.GetFrom()), Backwards: m.GetBackwards(), Limit: n}
@@ -84,7 +112,21 @@ func (s *service) ReadStream(ctx context.Context, req *connect.Request[esv1.Read
 }
 
 func (s *service) ReadAll(ctx context.Context, req *connect.Request[esv1.ReadAllRequest]) (*connect.Response[esv1.ReadAllResponse], error) {
+	res, err := s.readAll(ctx, req)
+	if err != nil {
+		s.opts.Hooks.read("ReadAll", 0, err)
+		return nil, err
+	}
+	s.opts.Hooks.read("ReadAll", len(res.Msg.GetEvents()), nil)
+	return res, err
+}
+
+func (s *service) readAll(ctx context.Context, req *connect.Request[esv1.ReadAllRequest]) (*connect.Response[esv1.ReadAllResponse], error) {
 	m := req.Msg
+	filter, err := s.auth.readFilter(ctx, filterFromProto(m.GetFilter()))
+	if err != nil {
+		return nil, err
+	}
 	until := eventstore.Position(m.GetUntil())
 	if until == 0 {
 		h, err := s.store.Head(ctx)
@@ -96,7 +138,7 @@ func (s *service) ReadAll(ctx context.Context, req *connect.Request[esv1.ReadAll
 	p, n := s.newPage(m.GetLimit())
 	out := &esv1.ReadAllResponse{Until: uint64(until)}
 	opts := eventstore.ReadAllOptions{From: eventstore.Position(m.GetFrom()), Until: until, Backwards: m.GetBackwards(),
-		Limit: n, Filter: filterFromProto(m.GetFilter())}
+		Limit: n, Filter: filter}
 	for e, err := range s.store.ReadAll(ctx, opts) {
 		if err != nil {
 			return nil, statusError(err, nil)
@@ -121,6 +163,9 @@ func next(v uint64, backwards bool) uint64 {
 }
 
 func (s *service) StreamInfo(ctx context.Context, req *connect.Request[esv1.StreamInfoRequest]) (*connect.Response[esv1.StreamInfoResponse], error) {
+	if err := s.auth.need(ctx, PermRead, req.Msg.GetStream()); err != nil {
+		return nil, err
+	}
 	i, err := s.store.StreamInfo(ctx, eventstore.StreamID(req.Msg.GetStream()))
 	if err != nil {
 		return nil, statusError(err, nil)
@@ -154,6 +199,11 @@ func (s *service) Subscribe(ctx context.Context, req *connect.Request[esv1.Subsc
 	ctx, stop := s.untilDrain(ctx)
 	defer stop()
 	opts := subscribeOptionsFromProto(req.Msg, s.opts.PageEvents)
+	if err := s.auth.subscribe(ctx, &opts); err != nil {
+		return err
+	}
+	sub := s.subs.start(ctx, s.store, "rpc", &opts)
+	defer s.subs.remove(sub)
 	for d, err := range s.store.Subscribe(ctx, opts) {
 		if err != nil {
 			return statusError(s.drainErr(err), nil)
@@ -163,6 +213,7 @@ func (s *service) Subscribe(ctx context.Context, req *connect.Request[esv1.Subsc
 		if err := stream.Send(deliveryToProto(&d)); err != nil {
 			return err
 		}
+		s.subs.sent(sub, &d)
 	}
 	return nil
 }

@@ -36,6 +36,8 @@ type sseHandler struct {
 	store *eventstore.Store
 	opts  *Options
 	drain context.Context
+	auth  *authorizer
+	subs  *subscribers
 }
 
 // sseFlushEvery is how many events are written between flushes while
@@ -43,12 +45,26 @@ type sseHandler struct {
 const sseFlushEvery = 64
 
 func (h *sseHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	opts, err := h.options(r)
+	g, aerr := h.auth.fromHeader(r.Header)
+	if aerr != nil {
+		httpAuthError(w, aerr)
+		return
+	}
+	ctx := context.WithValue(r.Context(), grantKey{}, g)
+	opts, err := h.options(r.WithContext(ctx))
 	if err != nil {
+		if c := connect.CodeOf(err); c == connect.CodeUnauthenticated || c == connect.CodePermissionDenied {
+			httpAuthError(w, err)
+			return
+		}
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	ctx, cancel := context.WithCancel(r.Context())
+	if err := h.auth.subscribe(ctx, &opts); err != nil {
+		httpAuthError(w, err)
+		return
+	}
+	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	defer context.AfterFunc(h.drain, cancel)()
 
@@ -60,6 +76,8 @@ func (h *sseHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		return rc.Flush()
 	}
+	sub := h.subs.start(ctx, h.store, "sse", &opts)
+	defer h.subs.remove(sub)
 	started, live, pending := false, false, 0
 	for d, err := range h.store.Subscribe(ctx, opts) {
 		if err != nil {
@@ -100,6 +118,7 @@ func (h *sseHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return // the client went away
 		}
+		h.subs.sent(sub, &d)
 	}
 }
 
@@ -265,6 +284,10 @@ func httpStatus(c connect.Code) int {
 		return http.StatusBadRequest
 	case connect.CodeNotFound:
 		return http.StatusNotFound
+	case connect.CodeUnauthenticated:
+		return http.StatusUnauthorized
+	case connect.CodePermissionDenied:
+		return http.StatusForbidden
 	case connect.CodeUnavailable:
 		return http.StatusServiceUnavailable
 	case connect.CodeCanceled:

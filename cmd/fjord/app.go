@@ -22,6 +22,7 @@ type app struct {
 	getenv         func(string) string
 	dataDir        string // --data
 	serverURL      string // --server: work on a served store instead of dataDir
+	token          string // --token: bearer token for --server
 	// listen opens the server's listener; nil means net.Listen.
 	listen func(network, address string) (net.Listener, error)
 }
@@ -30,7 +31,7 @@ type app struct {
 // one served at --server.
 func (a *app) openStore() (*eventstore.Store, error) {
 	if a.serverURL != "" {
-		s, err := openRemote(a.serverURL)
+		s, err := openRemote(a.serverURL, a.token)
 		if err != nil {
 			return nil, fmt.Errorf("connecting to the event store at %s: %w", a.serverURL, err)
 		}
@@ -68,6 +69,8 @@ func newRootCmd(a *app) *cobra.Command {
 	root.PersistentFlags().StringVar(&a.dataDir, "data", def, "data directory (env FJORD_DATA)")
 	root.PersistentFlags().StringVar(&a.serverURL, "server", a.getenv("FJORD_SERVER"),
 		"work on the event store served by `fjord serve` at this URL, such as http://127.0.0.1:7717, instead of --data (env FJORD_SERVER)")
+	root.PersistentFlags().StringVar(&a.token, "token", a.getenv("FJORD_TOKEN"),
+		"bearer token for --server, when the server has an auth file (env FJORD_TOKEN)")
 	root.SetIn(a.stdin)
 	root.SetOut(a.stdout)
 	root.SetErr(a.stderr)

@@ -6,9 +6,10 @@ import (
 )
 
 // openRemote returns a store that works on the event store served by
-// `fjord serve` at url (--server). Closing it closes the connection only.
-func openRemote(url string) (*eventstore.Store, error) {
-	b, err := grpcstore.New(url, nil)
+// `fjord serve` at url (--server), sending token (--token) when not empty.
+// Closing it closes the connection only.
+func openRemote(url, token string) (*eventstore.Store, error) {
+	b, err := grpcstore.New(url, &grpcstore.Options{Token: token})
 	if err != nil {
 		return nil, err
 	}

@@ -8,14 +8,13 @@ import (
 	"net/netip"
 
 	"github.com/spf13/cobra"
-
-	"github.com/fjord-data/fjord/server"
 )
 
 type serveFlags struct {
 	listen    string
 	insecure  bool
 	logFormat string
+	security  securityFlags // serve_security.go
 }
 
 func newServeCmd(a *app) *cobra.Command {
@@ -30,8 +29,9 @@ acknowledged to a client is kept.
 
 One port speaks gRPC, gRPC-Web and Connect (binary or JSON) over HTTP/1.1
 and unencrypted HTTP/2; GET /v1/subscribe streams Server-Sent Events;
-GET /healthz and GET /readyz report health. There is no TLS or
-authentication yet, so serve refuses an address other than loopback unless
+GET /healthz and GET /readyz report health.
+` + securityHelp + `
+Off loopback, serve refuses to start without TLS and an auth file, unless
 --insecure is given.`,
 		Example: `  fjord serve
   fjord serve --listen 127.0.0.1:9000 --data /var/lib/fjord
@@ -49,6 +49,7 @@ authentication yet, so serve refuses an address other than loopback unless
 	fl.StringVar(&f.listen, "listen", def, "address to listen on, HOST:PORT (env FJORD_LISTEN)")
 	fl.BoolVar(&f.insecure, "insecure", false, "allow listening on a non-loopback address without TLS or authentication")
 	fl.StringVar(&f.logFormat, "log-format", "text", "log format on standard error: text or json")
+	f.security.register(fl, a.getenv)
 	return cmd
 }
 
@@ -56,7 +57,11 @@ func (a *app) runServe(cmd *cobra.Command, f serveFlags) (err error) {
 	if a.serverURL != "" {
 		return usagef(cmd, "serve works on --data; --server is for the commands that use a served store")
 	}
-	if err := checkLoopback(f.listen, f.insecure); err != nil {
+	sopts, err := f.security.options()
+	if err != nil {
+		return usagef(cmd, "%v", err)
+	}
+	if err := checkLoopback(f.listen, sopts.TLSConfig != nil && sopts.Auth != nil, f.insecure); err != nil {
 		return usagef(cmd, "%v", err)
 	}
 	var logger *slog.Logger
@@ -87,21 +92,26 @@ func (a *app) runServe(cmd *cobra.Command, f serveFlags) (err error) {
 		return err
 	}
 	logger.Info("serving the event store", "addr", ln.Addr().String(), "data", a.dataDir)
-	return server.New(st, &server.Options{Logger: logger}).Serve(cmd.Context(), ln)
+	sopts.Logger = logger
+	srv, err := newServer(st, sopts)
+	if err != nil {
+		return err
+	}
+	return srv.Serve(cmd.Context(), ln)
 }
 
 // checkLoopback refuses addresses that other machines could reach, unless
-// insecure: the server has neither TLS nor authentication yet.
-func checkLoopback(addr string, insecure bool) error {
+// the server is secure (TLS and an auth file) or insecure is set.
+func checkLoopback(addr string, secure, insecure bool) error {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		return fmt.Errorf("invalid --listen %q: %v", addr, err)
 	}
-	if insecure || host == "localhost" {
+	if secure || insecure || host == "localhost" {
 		return nil
 	}
 	if ip, err := netip.ParseAddr(host); err == nil && ip.IsLoopback() {
 		return nil
 	}
-	return fmt.Errorf("--listen %q is not a loopback address; the server has no TLS or authentication yet: pass --insecure to serve on it anyway", addr)
+	return fmt.Errorf("--listen %q is not a loopback address: give --tls-cert, --tls-key and --auth-file, or --insecure to serve on it without them", addr)
 }

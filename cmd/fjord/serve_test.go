@@ -15,25 +15,26 @@ import (
 
 func TestCheckLoopback(t *testing.T) {
 	tests := []struct {
-		addr     string
-		insecure bool
-		ok       bool
+		addr             string
+		secure, insecure bool
+		ok               bool
 	}{
-		{"127.0.0.1:7717", false, true},
-		{"127.1.2.3:0", false, true},
-		{"[::1]:7717", false, true},
-		{"localhost:7717", false, true},
-		{":7717", false, false},
-		{"0.0.0.0:7717", false, false},
-		{"[::]:7717", false, false},
-		{"192.0.2.1:7717", false, false},
-		{"example.com:7717", false, false},
-		{"0.0.0.0:7717", true, true},
-		{"7717", true, false}, // no host:port
+		{"127.0.0.1:7717", false, false, true},
+		{"127.1.2.3:0", false, false, true},
+		{"[::1]:7717", false, false, true},
+		{"localhost:7717", false, false, true},
+		{":7717", false, false, false},
+		{"0.0.0.0:7717", false, false, false},
+		{"[::]:7717", false, false, false},
+		{"192.0.2.1:7717", false, false, false},
+		{"example.com:7717", false, false, false},
+		{"0.0.0.0:7717", false, true, true},
+		{"0.0.0.0:7717", true, false, true},
+		{"7717", false, true, false}, // no host:port
 	}
 	for _, tc := range tests {
-		if err := checkLoopback(tc.addr, tc.insecure); (err == nil) != tc.ok {
-			t.Errorf("checkLoopback(%q, insecure=%v) = %v, want ok=%v", tc.addr, tc.insecure, err, tc.ok)
+		if err := checkLoopback(tc.addr, tc.secure, tc.insecure); (err == nil) != tc.ok {
+			t.Errorf("checkLoopback(%q, secure=%v, insecure=%v) = %v, want ok=%v", tc.addr, tc.secure, tc.insecure, err, tc.ok)
 		}
 	}
 }

@@ -18,6 +18,8 @@ package grpcstore
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"iter"
@@ -43,6 +45,9 @@ type Options struct {
 	// unencrypted HTTP/2 to http:// URLs and HTTP/2 or HTTP/1.1 over TLS
 	// to https:// URLs; Close closes its connections.
 	HTTPClient connect.HTTPClient
+	// RootCAs are the certificate authorities that the Store's own client
+	// trusts for https:// URLs; nil means the system's.
+	RootCAs *x509.CertPool
 	// GRPC uses the gRPC protocol instead of Connect's (both binary).
 	GRPC bool
 	// ReadMaxBytes bounds one response message (default 64 MiB).
@@ -53,6 +58,9 @@ type Options struct {
 	ReconnectDelay time.Duration
 	// Logger receives reconnection messages; nil discards them.
 	Logger *slog.Logger
+	// Token is sent as "Authorization: Bearer Token" on every call, for a
+	// server started with an auth file. Empty sends none.
+	Token string
 }
 
 // Store is a backend over a remote event store. It is safe for concurrent
@@ -99,21 +107,24 @@ func New(baseURL string, opts *Options) (*Store, error) {
 	}
 	hc := s.opts.HTTPClient
 	if hc == nil {
-		s.own = newHTTPClient(u.Scheme == "https")
+		s.own = newHTTPClient(u.Scheme == "https", s.opts.RootCAs)
 		hc = s.own
 	}
 	copts := []connect.ClientOption{connect.WithReadMaxBytes(s.opts.ReadMaxBytes)}
 	if s.opts.GRPC {
 		copts = append(copts, connect.WithGRPC())
 	}
+	if s.opts.Token != "" {
+		copts = append(copts, connect.WithInterceptors(bearer("Bearer "+s.opts.Token)))
+	}
 	s.client = eventstorev1connect.NewEventStoreServiceClient(hc, baseURL, copts...)
 	s.closing, s.close = context.WithCancel(context.Background())
 	return s, nil
 }
 
-func newHTTPClient(tls bool) *http.Client {
+func newHTTPClient(useTLS bool, roots *x509.CertPool) *http.Client {
 	var p http.Protocols
-	if tls {
+	if useTLS {
 		p.SetHTTP1(true)
 		p.SetHTTP2(true)
 	} else {
@@ -121,6 +132,9 @@ func newHTTPClient(tls bool) *http.Client {
 	}
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.Protocols = &p
+	if roots != nil {
+		t.TLSClientConfig = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
+	}
 	return &http.Client{Transport: t}
 }
 
@@ -323,4 +337,26 @@ func detail[T any](ce *connect.Error) (T, bool) {
 		}
 	}
 	return zero, false
+}
+
+// bearer sets the Authorization header of every call to its value.
+type bearer string
+
+func (b bearer) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
+	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+		req.Header().Set("Authorization", string(b))
+		return next(ctx, req)
+	}
+}
+
+func (b bearer) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
+	return func(ctx context.Context, spec connect.Spec) connect.StreamingClientConn {
+		conn := next(ctx, spec)
+		conn.RequestHeader().Set("Authorization", string(b))
+		return conn
+	}
+}
+
+func (b bearer) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
+	return next
 }
