@@ -21,6 +21,9 @@ type Options struct {
 	// MaxRequestBytes bounds the size of one request message (default:
 	// twice the store's MaxAppendSize, room for JSON's base64).
 	MaxRequestBytes int
+	// MaxBatchAppends bounds the appends of one AppendBatch call (default
+	// 1000); their total size is bounded by MaxRequestBytes.
+	MaxBatchAppends int
 	// PageEvents and PageBytes bound one page of ReadStream and ReadAll
 	// (defaults 1000 events, 4 MiB; a page holds at least one event). They
 	// also cap a subscription's page size.
@@ -53,6 +56,9 @@ func (o *Options) withDefaults(st *eventstore.Store) *Options {
 	}
 	if out.MaxRequestBytes <= 0 {
 		out.MaxRequestBytes = 2 * st.Limits().MaxAppendSize
+	}
+	if out.MaxBatchAppends <= 0 {
+		out.MaxBatchAppends = 1000
 	}
 	if out.PageEvents <= 0 {
 		out.PageEvents = 1000

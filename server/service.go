@@ -24,33 +24,37 @@ type service struct {
 	subs  *subscribers
 }
 
-func (s *service) Append(ctx context.Context, req *connect.Request[esv1.AppendRequest]) (res *connect.Response[esv1.AppendResponse], err error) {
+func (s *service) Append(ctx context.Context, req *connect.Request[esv1.AppendRequest]) (*connect.Response[esv1.AppendResponse], error) {
 	start := time.Now()
-	res, err = s.append(ctx, req)
+	res, err := s.append(ctx, req.Msg)
 	s.opts.Hooks.appended(req.Msg, start, err)
-	return res, err
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(res), nil
 }
 
-func (s *service) append(ctx context.Context, req *connect.Request[esv1.AppendRequest]) (*connect.Response[esv1.AppendResponse], error) {
-	for _, a := range req.Msg.GetAppends() {
+// append runs one Append request; its error is a *connect.Error.
+func (s *service) append(ctx context.Context, req *esv1.AppendRequest) (*esv1.AppendResponse, error) {
+	for _, a := range req.GetAppends() {
 		if err := s.auth.need(ctx, PermWrite, a.GetStream()); err != nil {
-			return nil, err
+			return nil, statusError(err, nil)
 		}
 	}
-	appends, err := appendsFromProto(req.Msg)
+	appends, err := appendsFromProto(req)
 	if err != nil {
 		return nil, statusError(err, nil)
 	}
 	res, err := s.store.AppendMulti(ctx, appends...)
 	if err != nil {
-		return nil, statusError(err, req.Msg.GetAppends())
+		return nil, statusError(err, req.GetAppends())
 	}
 	out := &esv1.AppendResponse{Results: make([]*esv1.StreamResult, len(res))}
 	for i, r := range res {
 		out.Results[i] = &esv1.StreamResult{Version: uint64(r.Version), Position: uint64(r.Position)}
 		out.Duplicate = r.Duplicate
 	}
-	return connect.NewResponse(out), nil
+	return out, nil
 }
 
 // page collects read events up to the page limits. It reports whether

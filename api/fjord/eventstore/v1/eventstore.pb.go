@@ -17,6 +17,7 @@ package eventstorev1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	anypb "google.golang.org/protobuf/types/known/anypb"
 	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	emptypb "google.golang.org/protobuf/types/known/emptypb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
@@ -514,6 +515,240 @@ func (x *AppendRequest) GetAppends() []*StreamAppend {
 	return nil
 }
 
+type AppendBatchRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Appends       []*AppendRequest       `protobuf:"bytes,1,rep,name=appends,proto3" json:"appends,omitempty"` // independent appends
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AppendBatchRequest) Reset() {
+	*x = AppendBatchRequest{}
+	mi := &file_fjord_eventstore_v1_eventstore_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AppendBatchRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AppendBatchRequest) ProtoMessage() {}
+
+func (x *AppendBatchRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_fjord_eventstore_v1_eventstore_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AppendBatchRequest.ProtoReflect.Descriptor instead.
+func (*AppendBatchRequest) Descriptor() ([]byte, []int) {
+	return file_fjord_eventstore_v1_eventstore_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *AppendBatchRequest) GetAppends() []*AppendRequest {
+	if x != nil {
+		return x.Appends
+	}
+	return nil
+}
+
+type AppendBatchResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Outcomes      []*AppendOutcome       `protobuf:"bytes,1,rep,name=outcomes,proto3" json:"outcomes,omitempty"` // in the order of the request's appends
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AppendBatchResponse) Reset() {
+	*x = AppendBatchResponse{}
+	mi := &file_fjord_eventstore_v1_eventstore_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AppendBatchResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AppendBatchResponse) ProtoMessage() {}
+
+func (x *AppendBatchResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_fjord_eventstore_v1_eventstore_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AppendBatchResponse.ProtoReflect.Descriptor instead.
+func (*AppendBatchResponse) Descriptor() ([]byte, []int) {
+	return file_fjord_eventstore_v1_eventstore_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *AppendBatchResponse) GetOutcomes() []*AppendOutcome {
+	if x != nil {
+		return x.Outcomes
+	}
+	return nil
+}
+
+// AppendOutcome is the outcome of one append of an AppendBatch.
+type AppendOutcome struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Outcome:
+	//
+	//	*AppendOutcome_Ok
+	//	*AppendOutcome_Error
+	Outcome       isAppendOutcome_Outcome `protobuf_oneof:"outcome"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AppendOutcome) Reset() {
+	*x = AppendOutcome{}
+	mi := &file_fjord_eventstore_v1_eventstore_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AppendOutcome) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AppendOutcome) ProtoMessage() {}
+
+func (x *AppendOutcome) ProtoReflect() protoreflect.Message {
+	mi := &file_fjord_eventstore_v1_eventstore_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AppendOutcome.ProtoReflect.Descriptor instead.
+func (*AppendOutcome) Descriptor() ([]byte, []int) {
+	return file_fjord_eventstore_v1_eventstore_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *AppendOutcome) GetOutcome() isAppendOutcome_Outcome {
+	if x != nil {
+		return x.Outcome
+	}
+	return nil
+}
+
+func (x *AppendOutcome) GetOk() *AppendResponse {
+	if x != nil {
+		if x, ok := x.Outcome.(*AppendOutcome_Ok); ok {
+			return x.Ok
+		}
+	}
+	return nil
+}
+
+func (x *AppendOutcome) GetError() *AppendError {
+	if x != nil {
+		if x, ok := x.Outcome.(*AppendOutcome_Error); ok {
+			return x.Error
+		}
+	}
+	return nil
+}
+
+type isAppendOutcome_Outcome interface {
+	isAppendOutcome_Outcome()
+}
+
+type AppendOutcome_Ok struct {
+	Ok *AppendResponse `protobuf:"bytes,1,opt,name=ok,proto3,oneof"`
+}
+
+type AppendOutcome_Error struct {
+	Error *AppendError `protobuf:"bytes,2,opt,name=error,proto3,oneof"`
+}
+
+func (*AppendOutcome_Ok) isAppendOutcome_Outcome() {}
+
+func (*AppendOutcome_Error) isAppendOutcome_Outcome() {}
+
+// AppendError is an append's error, as the unary Append would return it.
+type AppendError struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Code    uint32                 `protobuf:"varint,1,opt,name=code,proto3" json:"code,omitempty"` // the status code's number, as in gRPC (9: FAILED_PRECONDITION)
+	Message string                 `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	// Error details, such as WrongExpectedVersion, InvalidField or
+	// IdempotencyMismatch.
+	Details       []*anypb.Any `protobuf:"bytes,3,rep,name=details,proto3" json:"details,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AppendError) Reset() {
+	*x = AppendError{}
+	mi := &file_fjord_eventstore_v1_eventstore_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AppendError) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AppendError) ProtoMessage() {}
+
+func (x *AppendError) ProtoReflect() protoreflect.Message {
+	mi := &file_fjord_eventstore_v1_eventstore_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AppendError.ProtoReflect.Descriptor instead.
+func (*AppendError) Descriptor() ([]byte, []int) {
+	return file_fjord_eventstore_v1_eventstore_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *AppendError) GetCode() uint32 {
+	if x != nil {
+		return x.Code
+	}
+	return 0
+}
+
+func (x *AppendError) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *AppendError) GetDetails() []*anypb.Any {
+	if x != nil {
+		return x.Details
+	}
+	return nil
+}
+
 // StreamResult is the outcome for one stream of an append.
 type StreamResult struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -525,7 +760,7 @@ type StreamResult struct {
 
 func (x *StreamResult) Reset() {
 	*x = StreamResult{}
-	mi := &file_fjord_eventstore_v1_eventstore_proto_msgTypes[5]
+	mi := &file_fjord_eventstore_v1_eventstore_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -537,7 +772,7 @@ func (x *StreamResult) String() string {
 func (*StreamResult) ProtoMessage() {}
 
 func (x *StreamResult) ProtoReflect() protoreflect.Message {
-	mi := &file_fjord_eventstore_v1_eventstore_proto_msgTypes[5]
+	mi := &file_fjord_eventstore_v1_eventstore_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -550,7 +785,7 @@ func (x *StreamResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamResult.ProtoReflect.Descriptor instead.
 func (*StreamResult) Descriptor() ([]byte, []int) {
-	return file_fjord_eventstore_v1_eventstore_proto_rawDescGZIP(), []int{5}
+	return file_fjord_eventstore_v1_eventstore_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *StreamResult) GetVersion() uint64 {
@@ -577,7 +812,7 @@ type AppendResponse struct {
 
 func (x *AppendResponse) Reset() {
 	*x = AppendResponse{}
-	mi := &file_fjord_eventstore_v1_eventstore_proto_msgTypes[6]
+	mi := &file_fjord_eventstore_v1_eventstore_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -589,7 +824,7 @@ func (x *AppendResponse) String() string {
 func (*AppendResponse) ProtoMessage() {}
 
 func (x *AppendResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fjord_eventstore_v1_eventstore_proto_msgTypes[6]
+	mi := &file_fjord_eventstore_v1_eventstore_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -602,7 +837,7 @@ func (x *AppendResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AppendResponse.ProtoReflect.Descriptor instead.
 func (*AppendResponse) Descriptor() ([]byte, []int) {
-	return file_fjord_eventstore_v1_eventstore_proto_rawDescGZIP(), []int{6}
+	return file_fjord_eventstore_v1_eventstore_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *AppendResponse) GetResults() []*StreamResult {
@@ -634,7 +869,7 @@ type ReadStreamRequest struct {
 
 func (x *ReadStreamRequest) Reset() {
 	*x = ReadStreamRequest{}
-	mi := &file_fjord_eventstore_v1_eventstore_proto_msgTypes[7]
+	mi := &file_fjord_eventstore_v1_eventstore_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -646,7 +881,7 @@ func (x *ReadStreamRequest) String() string {
 func (*ReadStreamRequest) ProtoMessage() {}
 
 func (x *ReadStreamRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fjord_eventstore_v1_eventstore_proto_msgTypes[7]
+	mi := &file_fjord_eventstore_v1_eventstore_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -659,7 +894,7 @@ func (x *ReadStreamRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadStreamRequest.ProtoReflect.Descriptor instead.
 func (*ReadStreamRequest) Descriptor() ([]byte, []int) {
-	return file_fjord_eventstore_v1_eventstore_proto_rawDescGZIP(), []int{7}
+	return file_fjord_eventstore_v1_eventstore_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ReadStreamRequest) GetStream() string {
@@ -701,7 +936,7 @@ type ReadStreamResponse struct {
 
 func (x *ReadStreamResponse) Reset() {
 	*x = ReadStreamResponse{}
-	mi := &file_fjord_eventstore_v1_eventstore_proto_msgTypes[8]
+	mi := &file_fjord_eventstore_v1_eventstore_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -713,7 +948,7 @@ func (x *ReadStreamResponse) String() string {
 func (*ReadStreamResponse) ProtoMessage() {}
 
 func (x *ReadStreamResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fjord_eventstore_v1_eventstore_proto_msgTypes[8]
+	mi := &file_fjord_eventstore_v1_eventstore_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -726,7 +961,7 @@ func (x *ReadStreamResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadStreamResponse.ProtoReflect.Descriptor instead.
 func (*ReadStreamResponse) Descriptor() ([]byte, []int) {
-	return file_fjord_eventstore_v1_eventstore_proto_rawDescGZIP(), []int{8}
+	return file_fjord_eventstore_v1_eventstore_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ReadStreamResponse) GetEvents() []*RecordedEvent {
@@ -762,7 +997,7 @@ type Filter struct {
 
 func (x *Filter) Reset() {
 	*x = Filter{}
-	mi := &file_fjord_eventstore_v1_eventstore_proto_msgTypes[9]
+	mi := &file_fjord_eventstore_v1_eventstore_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -774,7 +1009,7 @@ func (x *Filter) String() string {
 func (*Filter) ProtoMessage() {}
 
 func (x *Filter) ProtoReflect() protoreflect.Message {
-	mi := &file_fjord_eventstore_v1_eventstore_proto_msgTypes[9]
+	mi := &file_fjord_eventstore_v1_eventstore_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -787,7 +1022,7 @@ func (x *Filter) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Filter.ProtoReflect.Descriptor instead.
 func (*Filter) Descriptor() ([]byte, []int) {
-	return file_fjord_eventstore_v1_eventstore_proto_rawDescGZIP(), []int{9}
+	return file_fjord_eventstore_v1_eventstore_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Filter) GetStreamPrefix() string {
@@ -826,7 +1061,7 @@ type ReadAllRequest struct {
 
 func (x *ReadAllRequest) Reset() {
 	*x = ReadAllRequest{}
-	mi := &file_fjord_eventstore_v1_eventstore_proto_msgTypes[10]
+	mi := &file_fjord_eventstore_v1_eventstore_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -838,7 +1073,7 @@ func (x *ReadAllRequest) String() string {
 func (*ReadAllRequest) ProtoMessage() {}
 
 func (x *ReadAllRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fjord_eventstore_v1_eventstore_proto_msgTypes[10]
+	mi := &file_fjord_eventstore_v1_eventstore_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -851,7 +1086,7 @@ func (x *ReadAllRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadAllRequest.ProtoReflect.Descriptor instead.
 func (*ReadAllRequest) Descriptor() ([]byte, []int) {
-	return file_fjord_eventstore_v1_eventstore_proto_rawDescGZIP(), []int{10}
+	return file_fjord_eventstore_v1_eventstore_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ReadAllRequest) GetFrom() uint64 {
@@ -901,7 +1136,7 @@ type ReadAllResponse struct {
 
 func (x *ReadAllResponse) Reset() {
 	*x = ReadAllResponse{}
-	mi := &file_fjord_eventstore_v1_eventstore_proto_msgTypes[11]
+	mi := &file_fjord_eventstore_v1_eventstore_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -913,7 +1148,7 @@ func (x *ReadAllResponse) String() string {
 func (*ReadAllResponse) ProtoMessage() {}
 
 func (x *ReadAllResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fjord_eventstore_v1_eventstore_proto_msgTypes[11]
+	mi := &file_fjord_eventstore_v1_eventstore_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -926,7 +1161,7 @@ func (x *ReadAllResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadAllResponse.ProtoReflect.Descriptor instead.
 func (*ReadAllResponse) Descriptor() ([]byte, []int) {
-	return file_fjord_eventstore_v1_eventstore_proto_rawDescGZIP(), []int{11}
+	return file_fjord_eventstore_v1_eventstore_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ReadAllResponse) GetEvents() []*RecordedEvent {
@@ -966,7 +1201,7 @@ type StreamInfoRequest struct {
 
 func (x *StreamInfoRequest) Reset() {
 	*x = StreamInfoRequest{}
-	mi := &file_fjord_eventstore_v1_eventstore_proto_msgTypes[12]
+	mi := &file_fjord_eventstore_v1_eventstore_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -978,7 +1213,7 @@ func (x *StreamInfoRequest) String() string {
 func (*StreamInfoRequest) ProtoMessage() {}
 
 func (x *StreamInfoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fjord_eventstore_v1_eventstore_proto_msgTypes[12]
+	mi := &file_fjord_eventstore_v1_eventstore_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -991,7 +1226,7 @@ func (x *StreamInfoRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamInfoRequest.ProtoReflect.Descriptor instead.
 func (*StreamInfoRequest) Descriptor() ([]byte, []int) {
-	return file_fjord_eventstore_v1_eventstore_proto_rawDescGZIP(), []int{12}
+	return file_fjord_eventstore_v1_eventstore_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *StreamInfoRequest) GetStream() string {
@@ -1014,7 +1249,7 @@ type StreamInfoResponse struct {
 
 func (x *StreamInfoResponse) Reset() {
 	*x = StreamInfoResponse{}
-	mi := &file_fjord_eventstore_v1_eventstore_proto_msgTypes[13]
+	mi := &file_fjord_eventstore_v1_eventstore_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1026,7 +1261,7 @@ func (x *StreamInfoResponse) String() string {
 func (*StreamInfoResponse) ProtoMessage() {}
 
 func (x *StreamInfoResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fjord_eventstore_v1_eventstore_proto_msgTypes[13]
+	mi := &file_fjord_eventstore_v1_eventstore_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1039,7 +1274,7 @@ func (x *StreamInfoResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamInfoResponse.ProtoReflect.Descriptor instead.
 func (*StreamInfoResponse) Descriptor() ([]byte, []int) {
-	return file_fjord_eventstore_v1_eventstore_proto_rawDescGZIP(), []int{13}
+	return file_fjord_eventstore_v1_eventstore_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *StreamInfoResponse) GetStream() string {
@@ -1085,7 +1320,7 @@ type HeadRequest struct {
 
 func (x *HeadRequest) Reset() {
 	*x = HeadRequest{}
-	mi := &file_fjord_eventstore_v1_eventstore_proto_msgTypes[14]
+	mi := &file_fjord_eventstore_v1_eventstore_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1097,7 +1332,7 @@ func (x *HeadRequest) String() string {
 func (*HeadRequest) ProtoMessage() {}
 
 func (x *HeadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fjord_eventstore_v1_eventstore_proto_msgTypes[14]
+	mi := &file_fjord_eventstore_v1_eventstore_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1110,7 +1345,7 @@ func (x *HeadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeadRequest.ProtoReflect.Descriptor instead.
 func (*HeadRequest) Descriptor() ([]byte, []int) {
-	return file_fjord_eventstore_v1_eventstore_proto_rawDescGZIP(), []int{14}
+	return file_fjord_eventstore_v1_eventstore_proto_rawDescGZIP(), []int{18}
 }
 
 type HeadResponse struct {
@@ -1122,7 +1357,7 @@ type HeadResponse struct {
 
 func (x *HeadResponse) Reset() {
 	*x = HeadResponse{}
-	mi := &file_fjord_eventstore_v1_eventstore_proto_msgTypes[15]
+	mi := &file_fjord_eventstore_v1_eventstore_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1134,7 +1369,7 @@ func (x *HeadResponse) String() string {
 func (*HeadResponse) ProtoMessage() {}
 
 func (x *HeadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fjord_eventstore_v1_eventstore_proto_msgTypes[15]
+	mi := &file_fjord_eventstore_v1_eventstore_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1147,7 +1382,7 @@ func (x *HeadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeadResponse.ProtoReflect.Descriptor instead.
 func (*HeadResponse) Descriptor() ([]byte, []int) {
-	return file_fjord_eventstore_v1_eventstore_proto_rawDescGZIP(), []int{15}
+	return file_fjord_eventstore_v1_eventstore_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *HeadResponse) GetPosition() uint64 {
@@ -1165,7 +1400,7 @@ type WatchHeadRequest struct {
 
 func (x *WatchHeadRequest) Reset() {
 	*x = WatchHeadRequest{}
-	mi := &file_fjord_eventstore_v1_eventstore_proto_msgTypes[16]
+	mi := &file_fjord_eventstore_v1_eventstore_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1177,7 +1412,7 @@ func (x *WatchHeadRequest) String() string {
 func (*WatchHeadRequest) ProtoMessage() {}
 
 func (x *WatchHeadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fjord_eventstore_v1_eventstore_proto_msgTypes[16]
+	mi := &file_fjord_eventstore_v1_eventstore_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1190,7 +1425,7 @@ func (x *WatchHeadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchHeadRequest.ProtoReflect.Descriptor instead.
 func (*WatchHeadRequest) Descriptor() ([]byte, []int) {
-	return file_fjord_eventstore_v1_eventstore_proto_rawDescGZIP(), []int{16}
+	return file_fjord_eventstore_v1_eventstore_proto_rawDescGZIP(), []int{20}
 }
 
 type WatchHeadResponse struct {
@@ -1202,7 +1437,7 @@ type WatchHeadResponse struct {
 
 func (x *WatchHeadResponse) Reset() {
 	*x = WatchHeadResponse{}
-	mi := &file_fjord_eventstore_v1_eventstore_proto_msgTypes[17]
+	mi := &file_fjord_eventstore_v1_eventstore_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1214,7 +1449,7 @@ func (x *WatchHeadResponse) String() string {
 func (*WatchHeadResponse) ProtoMessage() {}
 
 func (x *WatchHeadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fjord_eventstore_v1_eventstore_proto_msgTypes[17]
+	mi := &file_fjord_eventstore_v1_eventstore_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1227,7 +1462,7 @@ func (x *WatchHeadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchHeadResponse.ProtoReflect.Descriptor instead.
 func (*WatchHeadResponse) Descriptor() ([]byte, []int) {
-	return file_fjord_eventstore_v1_eventstore_proto_rawDescGZIP(), []int{17}
+	return file_fjord_eventstore_v1_eventstore_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *WatchHeadResponse) GetPosition() uint64 {
@@ -1261,7 +1496,7 @@ type SubscribeRequest struct {
 
 func (x *SubscribeRequest) Reset() {
 	*x = SubscribeRequest{}
-	mi := &file_fjord_eventstore_v1_eventstore_proto_msgTypes[18]
+	mi := &file_fjord_eventstore_v1_eventstore_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1273,7 +1508,7 @@ func (x *SubscribeRequest) String() string {
 func (*SubscribeRequest) ProtoMessage() {}
 
 func (x *SubscribeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fjord_eventstore_v1_eventstore_proto_msgTypes[18]
+	mi := &file_fjord_eventstore_v1_eventstore_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1286,7 +1521,7 @@ func (x *SubscribeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeRequest.ProtoReflect.Descriptor instead.
 func (*SubscribeRequest) Descriptor() ([]byte, []int) {
-	return file_fjord_eventstore_v1_eventstore_proto_rawDescGZIP(), []int{18}
+	return file_fjord_eventstore_v1_eventstore_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *SubscribeRequest) GetStream() string {
@@ -1356,7 +1591,7 @@ type Checkpoint struct {
 
 func (x *Checkpoint) Reset() {
 	*x = Checkpoint{}
-	mi := &file_fjord_eventstore_v1_eventstore_proto_msgTypes[19]
+	mi := &file_fjord_eventstore_v1_eventstore_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1368,7 +1603,7 @@ func (x *Checkpoint) String() string {
 func (*Checkpoint) ProtoMessage() {}
 
 func (x *Checkpoint) ProtoReflect() protoreflect.Message {
-	mi := &file_fjord_eventstore_v1_eventstore_proto_msgTypes[19]
+	mi := &file_fjord_eventstore_v1_eventstore_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1381,7 +1616,7 @@ func (x *Checkpoint) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Checkpoint.ProtoReflect.Descriptor instead.
 func (*Checkpoint) Descriptor() ([]byte, []int) {
-	return file_fjord_eventstore_v1_eventstore_proto_rawDescGZIP(), []int{19}
+	return file_fjord_eventstore_v1_eventstore_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *Checkpoint) GetPosition() uint64 {
@@ -1402,7 +1637,7 @@ type CaughtUp struct {
 
 func (x *CaughtUp) Reset() {
 	*x = CaughtUp{}
-	mi := &file_fjord_eventstore_v1_eventstore_proto_msgTypes[20]
+	mi := &file_fjord_eventstore_v1_eventstore_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1414,7 +1649,7 @@ func (x *CaughtUp) String() string {
 func (*CaughtUp) ProtoMessage() {}
 
 func (x *CaughtUp) ProtoReflect() protoreflect.Message {
-	mi := &file_fjord_eventstore_v1_eventstore_proto_msgTypes[20]
+	mi := &file_fjord_eventstore_v1_eventstore_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1427,7 +1662,7 @@ func (x *CaughtUp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CaughtUp.ProtoReflect.Descriptor instead.
 func (*CaughtUp) Descriptor() ([]byte, []int) {
-	return file_fjord_eventstore_v1_eventstore_proto_rawDescGZIP(), []int{20}
+	return file_fjord_eventstore_v1_eventstore_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *CaughtUp) GetPosition() uint64 {
@@ -1451,7 +1686,7 @@ type SubscribeResponse struct {
 
 func (x *SubscribeResponse) Reset() {
 	*x = SubscribeResponse{}
-	mi := &file_fjord_eventstore_v1_eventstore_proto_msgTypes[21]
+	mi := &file_fjord_eventstore_v1_eventstore_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1463,7 +1698,7 @@ func (x *SubscribeResponse) String() string {
 func (*SubscribeResponse) ProtoMessage() {}
 
 func (x *SubscribeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fjord_eventstore_v1_eventstore_proto_msgTypes[21]
+	mi := &file_fjord_eventstore_v1_eventstore_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1476,7 +1711,7 @@ func (x *SubscribeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeResponse.ProtoReflect.Descriptor instead.
 func (*SubscribeResponse) Descriptor() ([]byte, []int) {
-	return file_fjord_eventstore_v1_eventstore_proto_rawDescGZIP(), []int{21}
+	return file_fjord_eventstore_v1_eventstore_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *SubscribeResponse) GetItem() isSubscribeResponse_Item {
@@ -1546,7 +1781,7 @@ type InvalidField struct {
 
 func (x *InvalidField) Reset() {
 	*x = InvalidField{}
-	mi := &file_fjord_eventstore_v1_eventstore_proto_msgTypes[22]
+	mi := &file_fjord_eventstore_v1_eventstore_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1558,7 +1793,7 @@ func (x *InvalidField) String() string {
 func (*InvalidField) ProtoMessage() {}
 
 func (x *InvalidField) ProtoReflect() protoreflect.Message {
-	mi := &file_fjord_eventstore_v1_eventstore_proto_msgTypes[22]
+	mi := &file_fjord_eventstore_v1_eventstore_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1571,7 +1806,7 @@ func (x *InvalidField) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InvalidField.ProtoReflect.Descriptor instead.
 func (*InvalidField) Descriptor() ([]byte, []int) {
-	return file_fjord_eventstore_v1_eventstore_proto_rawDescGZIP(), []int{22}
+	return file_fjord_eventstore_v1_eventstore_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *InvalidField) GetField() string {
@@ -1602,7 +1837,7 @@ type WrongExpectedVersion struct {
 
 func (x *WrongExpectedVersion) Reset() {
 	*x = WrongExpectedVersion{}
-	mi := &file_fjord_eventstore_v1_eventstore_proto_msgTypes[23]
+	mi := &file_fjord_eventstore_v1_eventstore_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1614,7 +1849,7 @@ func (x *WrongExpectedVersion) String() string {
 func (*WrongExpectedVersion) ProtoMessage() {}
 
 func (x *WrongExpectedVersion) ProtoReflect() protoreflect.Message {
-	mi := &file_fjord_eventstore_v1_eventstore_proto_msgTypes[23]
+	mi := &file_fjord_eventstore_v1_eventstore_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1627,7 +1862,7 @@ func (x *WrongExpectedVersion) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WrongExpectedVersion.ProtoReflect.Descriptor instead.
 func (*WrongExpectedVersion) Descriptor() ([]byte, []int) {
-	return file_fjord_eventstore_v1_eventstore_proto_rawDescGZIP(), []int{23}
+	return file_fjord_eventstore_v1_eventstore_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *WrongExpectedVersion) GetStream() string {
@@ -1671,7 +1906,7 @@ type IdempotencyMismatch struct {
 
 func (x *IdempotencyMismatch) Reset() {
 	*x = IdempotencyMismatch{}
-	mi := &file_fjord_eventstore_v1_eventstore_proto_msgTypes[24]
+	mi := &file_fjord_eventstore_v1_eventstore_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1683,7 +1918,7 @@ func (x *IdempotencyMismatch) String() string {
 func (*IdempotencyMismatch) ProtoMessage() {}
 
 func (x *IdempotencyMismatch) ProtoReflect() protoreflect.Message {
-	mi := &file_fjord_eventstore_v1_eventstore_proto_msgTypes[24]
+	mi := &file_fjord_eventstore_v1_eventstore_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1696,7 +1931,7 @@ func (x *IdempotencyMismatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IdempotencyMismatch.ProtoReflect.Descriptor instead.
 func (*IdempotencyMismatch) Descriptor() ([]byte, []int) {
-	return file_fjord_eventstore_v1_eventstore_proto_rawDescGZIP(), []int{24}
+	return file_fjord_eventstore_v1_eventstore_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *IdempotencyMismatch) GetCommitted() uint32 {
@@ -1729,7 +1964,7 @@ type StoreClosed struct {
 
 func (x *StoreClosed) Reset() {
 	*x = StoreClosed{}
-	mi := &file_fjord_eventstore_v1_eventstore_proto_msgTypes[25]
+	mi := &file_fjord_eventstore_v1_eventstore_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1741,7 +1976,7 @@ func (x *StoreClosed) String() string {
 func (*StoreClosed) ProtoMessage() {}
 
 func (x *StoreClosed) ProtoReflect() protoreflect.Message {
-	mi := &file_fjord_eventstore_v1_eventstore_proto_msgTypes[25]
+	mi := &file_fjord_eventstore_v1_eventstore_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1754,14 +1989,14 @@ func (x *StoreClosed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StoreClosed.ProtoReflect.Descriptor instead.
 func (*StoreClosed) Descriptor() ([]byte, []int) {
-	return file_fjord_eventstore_v1_eventstore_proto_rawDescGZIP(), []int{25}
+	return file_fjord_eventstore_v1_eventstore_proto_rawDescGZIP(), []int{29}
 }
 
 var File_fjord_eventstore_v1_eventstore_proto protoreflect.FileDescriptor
 
 const file_fjord_eventstore_v1_eventstore_proto_rawDesc = "" +
 	"\n" +
-	"$fjord/eventstore/v1/eventstore.proto\x12\x13fjord.eventstore.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf3\x01\n" +
+	"$fjord/eventstore/v1/eventstore.proto\x12\x13fjord.eventstore.v1\x1a\x19google/protobuf/any.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf3\x01\n" +
 	"\x05Event\x12\x10\n" +
 	"\x02id\x18\x01 \x01(\tH\x00R\x02id\x12\x1b\n" +
 	"\bid_bytes\x18\x02 \x01(\fH\x00R\aidBytes\x12\x12\n" +
@@ -1797,7 +2032,19 @@ const file_fjord_eventstore_v1_eventstore_proto_rawDesc = "" +
 	"\bexpected\x18\x02 \x01(\v2$.fjord.eventstore.v1.ExpectedVersionR\bexpected\x122\n" +
 	"\x06events\x18\x03 \x03(\v2\x1a.fjord.eventstore.v1.EventR\x06events\"L\n" +
 	"\rAppendRequest\x12;\n" +
-	"\aappends\x18\x01 \x03(\v2!.fjord.eventstore.v1.StreamAppendR\aappends\"D\n" +
+	"\aappends\x18\x01 \x03(\v2!.fjord.eventstore.v1.StreamAppendR\aappends\"R\n" +
+	"\x12AppendBatchRequest\x12<\n" +
+	"\aappends\x18\x01 \x03(\v2\".fjord.eventstore.v1.AppendRequestR\aappends\"U\n" +
+	"\x13AppendBatchResponse\x12>\n" +
+	"\boutcomes\x18\x01 \x03(\v2\".fjord.eventstore.v1.AppendOutcomeR\boutcomes\"\x8b\x01\n" +
+	"\rAppendOutcome\x125\n" +
+	"\x02ok\x18\x01 \x01(\v2#.fjord.eventstore.v1.AppendResponseH\x00R\x02ok\x128\n" +
+	"\x05error\x18\x02 \x01(\v2 .fjord.eventstore.v1.AppendErrorH\x00R\x05errorB\t\n" +
+	"\aoutcome\"k\n" +
+	"\vAppendError\x12\x12\n" +
+	"\x04code\x18\x01 \x01(\rR\x04code\x12\x18\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\x12.\n" +
+	"\adetails\x18\x03 \x03(\v2\x14.google.protobuf.AnyR\adetails\"D\n" +
 	"\fStreamResult\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\x04R\aversion\x12\x1a\n" +
 	"\bposition\x18\x02 \x01(\x04R\bposition\"k\n" +
@@ -1876,9 +2123,10 @@ const file_fjord_eventstore_v1_eventstore_proto_rawDesc = "" +
 	"\tcommitted\x18\x01 \x01(\rR\tcommitted\x12\x14\n" +
 	"\x05total\x18\x02 \x01(\rR\x05total\x12\x16\n" +
 	"\x06reason\x18\x03 \x01(\tR\x06reason\"\r\n" +
-	"\vStoreClosed2\x97\x05\n" +
+	"\vStoreClosed2\xf9\x05\n" +
 	"\x11EventStoreService\x12Q\n" +
-	"\x06Append\x12\".fjord.eventstore.v1.AppendRequest\x1a#.fjord.eventstore.v1.AppendResponse\x12b\n" +
+	"\x06Append\x12\".fjord.eventstore.v1.AppendRequest\x1a#.fjord.eventstore.v1.AppendResponse\x12`\n" +
+	"\vAppendBatch\x12'.fjord.eventstore.v1.AppendBatchRequest\x1a(.fjord.eventstore.v1.AppendBatchResponse\x12b\n" +
 	"\n" +
 	"ReadStream\x12&.fjord.eventstore.v1.ReadStreamRequest\x1a'.fjord.eventstore.v1.ReadStreamResponse\"\x03\x90\x02\x01\x12Y\n" +
 	"\aReadAll\x12#.fjord.eventstore.v1.ReadAllRequest\x1a$.fjord.eventstore.v1.ReadAllResponse\"\x03\x90\x02\x01\x12b\n" +
@@ -1900,77 +2148,89 @@ func file_fjord_eventstore_v1_eventstore_proto_rawDescGZIP() []byte {
 	return file_fjord_eventstore_v1_eventstore_proto_rawDescData
 }
 
-var file_fjord_eventstore_v1_eventstore_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_fjord_eventstore_v1_eventstore_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
 var file_fjord_eventstore_v1_eventstore_proto_goTypes = []any{
 	(*Event)(nil),                 // 0: fjord.eventstore.v1.Event
 	(*RecordedEvent)(nil),         // 1: fjord.eventstore.v1.RecordedEvent
 	(*ExpectedVersion)(nil),       // 2: fjord.eventstore.v1.ExpectedVersion
 	(*StreamAppend)(nil),          // 3: fjord.eventstore.v1.StreamAppend
 	(*AppendRequest)(nil),         // 4: fjord.eventstore.v1.AppendRequest
-	(*StreamResult)(nil),          // 5: fjord.eventstore.v1.StreamResult
-	(*AppendResponse)(nil),        // 6: fjord.eventstore.v1.AppendResponse
-	(*ReadStreamRequest)(nil),     // 7: fjord.eventstore.v1.ReadStreamRequest
-	(*ReadStreamResponse)(nil),    // 8: fjord.eventstore.v1.ReadStreamResponse
-	(*Filter)(nil),                // 9: fjord.eventstore.v1.Filter
-	(*ReadAllRequest)(nil),        // 10: fjord.eventstore.v1.ReadAllRequest
-	(*ReadAllResponse)(nil),       // 11: fjord.eventstore.v1.ReadAllResponse
-	(*StreamInfoRequest)(nil),     // 12: fjord.eventstore.v1.StreamInfoRequest
-	(*StreamInfoResponse)(nil),    // 13: fjord.eventstore.v1.StreamInfoResponse
-	(*HeadRequest)(nil),           // 14: fjord.eventstore.v1.HeadRequest
-	(*HeadResponse)(nil),          // 15: fjord.eventstore.v1.HeadResponse
-	(*WatchHeadRequest)(nil),      // 16: fjord.eventstore.v1.WatchHeadRequest
-	(*WatchHeadResponse)(nil),     // 17: fjord.eventstore.v1.WatchHeadResponse
-	(*SubscribeRequest)(nil),      // 18: fjord.eventstore.v1.SubscribeRequest
-	(*Checkpoint)(nil),            // 19: fjord.eventstore.v1.Checkpoint
-	(*CaughtUp)(nil),              // 20: fjord.eventstore.v1.CaughtUp
-	(*SubscribeResponse)(nil),     // 21: fjord.eventstore.v1.SubscribeResponse
-	(*InvalidField)(nil),          // 22: fjord.eventstore.v1.InvalidField
-	(*WrongExpectedVersion)(nil),  // 23: fjord.eventstore.v1.WrongExpectedVersion
-	(*IdempotencyMismatch)(nil),   // 24: fjord.eventstore.v1.IdempotencyMismatch
-	(*StoreClosed)(nil),           // 25: fjord.eventstore.v1.StoreClosed
-	(*timestamppb.Timestamp)(nil), // 26: google.protobuf.Timestamp
-	(*emptypb.Empty)(nil),         // 27: google.protobuf.Empty
-	(*durationpb.Duration)(nil),   // 28: google.protobuf.Duration
+	(*AppendBatchRequest)(nil),    // 5: fjord.eventstore.v1.AppendBatchRequest
+	(*AppendBatchResponse)(nil),   // 6: fjord.eventstore.v1.AppendBatchResponse
+	(*AppendOutcome)(nil),         // 7: fjord.eventstore.v1.AppendOutcome
+	(*AppendError)(nil),           // 8: fjord.eventstore.v1.AppendError
+	(*StreamResult)(nil),          // 9: fjord.eventstore.v1.StreamResult
+	(*AppendResponse)(nil),        // 10: fjord.eventstore.v1.AppendResponse
+	(*ReadStreamRequest)(nil),     // 11: fjord.eventstore.v1.ReadStreamRequest
+	(*ReadStreamResponse)(nil),    // 12: fjord.eventstore.v1.ReadStreamResponse
+	(*Filter)(nil),                // 13: fjord.eventstore.v1.Filter
+	(*ReadAllRequest)(nil),        // 14: fjord.eventstore.v1.ReadAllRequest
+	(*ReadAllResponse)(nil),       // 15: fjord.eventstore.v1.ReadAllResponse
+	(*StreamInfoRequest)(nil),     // 16: fjord.eventstore.v1.StreamInfoRequest
+	(*StreamInfoResponse)(nil),    // 17: fjord.eventstore.v1.StreamInfoResponse
+	(*HeadRequest)(nil),           // 18: fjord.eventstore.v1.HeadRequest
+	(*HeadResponse)(nil),          // 19: fjord.eventstore.v1.HeadResponse
+	(*WatchHeadRequest)(nil),      // 20: fjord.eventstore.v1.WatchHeadRequest
+	(*WatchHeadResponse)(nil),     // 21: fjord.eventstore.v1.WatchHeadResponse
+	(*SubscribeRequest)(nil),      // 22: fjord.eventstore.v1.SubscribeRequest
+	(*Checkpoint)(nil),            // 23: fjord.eventstore.v1.Checkpoint
+	(*CaughtUp)(nil),              // 24: fjord.eventstore.v1.CaughtUp
+	(*SubscribeResponse)(nil),     // 25: fjord.eventstore.v1.SubscribeResponse
+	(*InvalidField)(nil),          // 26: fjord.eventstore.v1.InvalidField
+	(*WrongExpectedVersion)(nil),  // 27: fjord.eventstore.v1.WrongExpectedVersion
+	(*IdempotencyMismatch)(nil),   // 28: fjord.eventstore.v1.IdempotencyMismatch
+	(*StoreClosed)(nil),           // 29: fjord.eventstore.v1.StoreClosed
+	(*timestamppb.Timestamp)(nil), // 30: google.protobuf.Timestamp
+	(*emptypb.Empty)(nil),         // 31: google.protobuf.Empty
+	(*anypb.Any)(nil),             // 32: google.protobuf.Any
+	(*durationpb.Duration)(nil),   // 33: google.protobuf.Duration
 }
 var file_fjord_eventstore_v1_eventstore_proto_depIdxs = []int32{
-	26, // 0: fjord.eventstore.v1.RecordedEvent.time:type_name -> google.protobuf.Timestamp
-	27, // 1: fjord.eventstore.v1.ExpectedVersion.any:type_name -> google.protobuf.Empty
-	27, // 2: fjord.eventstore.v1.ExpectedVersion.no_stream:type_name -> google.protobuf.Empty
-	27, // 3: fjord.eventstore.v1.ExpectedVersion.stream_exists:type_name -> google.protobuf.Empty
+	30, // 0: fjord.eventstore.v1.RecordedEvent.time:type_name -> google.protobuf.Timestamp
+	31, // 1: fjord.eventstore.v1.ExpectedVersion.any:type_name -> google.protobuf.Empty
+	31, // 2: fjord.eventstore.v1.ExpectedVersion.no_stream:type_name -> google.protobuf.Empty
+	31, // 3: fjord.eventstore.v1.ExpectedVersion.stream_exists:type_name -> google.protobuf.Empty
 	2,  // 4: fjord.eventstore.v1.StreamAppend.expected:type_name -> fjord.eventstore.v1.ExpectedVersion
 	0,  // 5: fjord.eventstore.v1.StreamAppend.events:type_name -> fjord.eventstore.v1.Event
 	3,  // 6: fjord.eventstore.v1.AppendRequest.appends:type_name -> fjord.eventstore.v1.StreamAppend
-	5,  // 7: fjord.eventstore.v1.AppendResponse.results:type_name -> fjord.eventstore.v1.StreamResult
-	1,  // 8: fjord.eventstore.v1.ReadStreamResponse.events:type_name -> fjord.eventstore.v1.RecordedEvent
-	9,  // 9: fjord.eventstore.v1.ReadAllRequest.filter:type_name -> fjord.eventstore.v1.Filter
-	1,  // 10: fjord.eventstore.v1.ReadAllResponse.events:type_name -> fjord.eventstore.v1.RecordedEvent
-	26, // 11: fjord.eventstore.v1.StreamInfoResponse.created:type_name -> google.protobuf.Timestamp
-	26, // 12: fjord.eventstore.v1.StreamInfoResponse.updated:type_name -> google.protobuf.Timestamp
-	9,  // 13: fjord.eventstore.v1.SubscribeRequest.filter:type_name -> fjord.eventstore.v1.Filter
-	28, // 14: fjord.eventstore.v1.SubscribeRequest.checkpoint_interval:type_name -> google.protobuf.Duration
-	1,  // 15: fjord.eventstore.v1.SubscribeResponse.event:type_name -> fjord.eventstore.v1.RecordedEvent
-	19, // 16: fjord.eventstore.v1.SubscribeResponse.checkpoint:type_name -> fjord.eventstore.v1.Checkpoint
-	20, // 17: fjord.eventstore.v1.SubscribeResponse.caught_up:type_name -> fjord.eventstore.v1.CaughtUp
-	2,  // 18: fjord.eventstore.v1.WrongExpectedVersion.expected:type_name -> fjord.eventstore.v1.ExpectedVersion
-	4,  // 19: fjord.eventstore.v1.EventStoreService.Append:input_type -> fjord.eventstore.v1.AppendRequest
-	7,  // 20: fjord.eventstore.v1.EventStoreService.ReadStream:input_type -> fjord.eventstore.v1.ReadStreamRequest
-	10, // 21: fjord.eventstore.v1.EventStoreService.ReadAll:input_type -> fjord.eventstore.v1.ReadAllRequest
-	12, // 22: fjord.eventstore.v1.EventStoreService.StreamInfo:input_type -> fjord.eventstore.v1.StreamInfoRequest
-	14, // 23: fjord.eventstore.v1.EventStoreService.Head:input_type -> fjord.eventstore.v1.HeadRequest
-	16, // 24: fjord.eventstore.v1.EventStoreService.WatchHead:input_type -> fjord.eventstore.v1.WatchHeadRequest
-	18, // 25: fjord.eventstore.v1.EventStoreService.Subscribe:input_type -> fjord.eventstore.v1.SubscribeRequest
-	6,  // 26: fjord.eventstore.v1.EventStoreService.Append:output_type -> fjord.eventstore.v1.AppendResponse
-	8,  // 27: fjord.eventstore.v1.EventStoreService.ReadStream:output_type -> fjord.eventstore.v1.ReadStreamResponse
-	11, // 28: fjord.eventstore.v1.EventStoreService.ReadAll:output_type -> fjord.eventstore.v1.ReadAllResponse
-	13, // 29: fjord.eventstore.v1.EventStoreService.StreamInfo:output_type -> fjord.eventstore.v1.StreamInfoResponse
-	15, // 30: fjord.eventstore.v1.EventStoreService.Head:output_type -> fjord.eventstore.v1.HeadResponse
-	17, // 31: fjord.eventstore.v1.EventStoreService.WatchHead:output_type -> fjord.eventstore.v1.WatchHeadResponse
-	21, // 32: fjord.eventstore.v1.EventStoreService.Subscribe:output_type -> fjord.eventstore.v1.SubscribeResponse
-	26, // [26:33] is the sub-list for method output_type
-	19, // [19:26] is the sub-list for method input_type
-	19, // [19:19] is the sub-list for extension type_name
-	19, // [19:19] is the sub-list for extension extendee
-	0,  // [0:19] is the sub-list for field type_name
+	4,  // 7: fjord.eventstore.v1.AppendBatchRequest.appends:type_name -> fjord.eventstore.v1.AppendRequest
+	7,  // 8: fjord.eventstore.v1.AppendBatchResponse.outcomes:type_name -> fjord.eventstore.v1.AppendOutcome
+	10, // 9: fjord.eventstore.v1.AppendOutcome.ok:type_name -> fjord.eventstore.v1.AppendResponse
+	8,  // 10: fjord.eventstore.v1.AppendOutcome.error:type_name -> fjord.eventstore.v1.AppendError
+	32, // 11: fjord.eventstore.v1.AppendError.details:type_name -> google.protobuf.Any
+	9,  // 12: fjord.eventstore.v1.AppendResponse.results:type_name -> fjord.eventstore.v1.StreamResult
+	1,  // 13: fjord.eventstore.v1.ReadStreamResponse.events:type_name -> fjord.eventstore.v1.RecordedEvent
+	13, // 14: fjord.eventstore.v1.ReadAllRequest.filter:type_name -> fjord.eventstore.v1.Filter
+	1,  // 15: fjord.eventstore.v1.ReadAllResponse.events:type_name -> fjord.eventstore.v1.RecordedEvent
+	30, // 16: fjord.eventstore.v1.StreamInfoResponse.created:type_name -> google.protobuf.Timestamp
+	30, // 17: fjord.eventstore.v1.StreamInfoResponse.updated:type_name -> google.protobuf.Timestamp
+	13, // 18: fjord.eventstore.v1.SubscribeRequest.filter:type_name -> fjord.eventstore.v1.Filter
+	33, // 19: fjord.eventstore.v1.SubscribeRequest.checkpoint_interval:type_name -> google.protobuf.Duration
+	1,  // 20: fjord.eventstore.v1.SubscribeResponse.event:type_name -> fjord.eventstore.v1.RecordedEvent
+	23, // 21: fjord.eventstore.v1.SubscribeResponse.checkpoint:type_name -> fjord.eventstore.v1.Checkpoint
+	24, // 22: fjord.eventstore.v1.SubscribeResponse.caught_up:type_name -> fjord.eventstore.v1.CaughtUp
+	2,  // 23: fjord.eventstore.v1.WrongExpectedVersion.expected:type_name -> fjord.eventstore.v1.ExpectedVersion
+	4,  // 24: fjord.eventstore.v1.EventStoreService.Append:input_type -> fjord.eventstore.v1.AppendRequest
+	5,  // 25: fjord.eventstore.v1.EventStoreService.AppendBatch:input_type -> fjord.eventstore.v1.AppendBatchRequest
+	11, // 26: fjord.eventstore.v1.EventStoreService.ReadStream:input_type -> fjord.eventstore.v1.ReadStreamRequest
+	14, // 27: fjord.eventstore.v1.EventStoreService.ReadAll:input_type -> fjord.eventstore.v1.ReadAllRequest
+	16, // 28: fjord.eventstore.v1.EventStoreService.StreamInfo:input_type -> fjord.eventstore.v1.StreamInfoRequest
+	18, // 29: fjord.eventstore.v1.EventStoreService.Head:input_type -> fjord.eventstore.v1.HeadRequest
+	20, // 30: fjord.eventstore.v1.EventStoreService.WatchHead:input_type -> fjord.eventstore.v1.WatchHeadRequest
+	22, // 31: fjord.eventstore.v1.EventStoreService.Subscribe:input_type -> fjord.eventstore.v1.SubscribeRequest
+	10, // 32: fjord.eventstore.v1.EventStoreService.Append:output_type -> fjord.eventstore.v1.AppendResponse
+	6,  // 33: fjord.eventstore.v1.EventStoreService.AppendBatch:output_type -> fjord.eventstore.v1.AppendBatchResponse
+	12, // 34: fjord.eventstore.v1.EventStoreService.ReadStream:output_type -> fjord.eventstore.v1.ReadStreamResponse
+	15, // 35: fjord.eventstore.v1.EventStoreService.ReadAll:output_type -> fjord.eventstore.v1.ReadAllResponse
+	17, // 36: fjord.eventstore.v1.EventStoreService.StreamInfo:output_type -> fjord.eventstore.v1.StreamInfoResponse
+	19, // 37: fjord.eventstore.v1.EventStoreService.Head:output_type -> fjord.eventstore.v1.HeadResponse
+	21, // 38: fjord.eventstore.v1.EventStoreService.WatchHead:output_type -> fjord.eventstore.v1.WatchHeadResponse
+	25, // 39: fjord.eventstore.v1.EventStoreService.Subscribe:output_type -> fjord.eventstore.v1.SubscribeResponse
+	32, // [32:40] is the sub-list for method output_type
+	24, // [24:32] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_fjord_eventstore_v1_eventstore_proto_init() }
@@ -1988,7 +2248,11 @@ func file_fjord_eventstore_v1_eventstore_proto_init() {
 		(*ExpectedVersion_StreamExists)(nil),
 		(*ExpectedVersion_Exact)(nil),
 	}
-	file_fjord_eventstore_v1_eventstore_proto_msgTypes[21].OneofWrappers = []any{
+	file_fjord_eventstore_v1_eventstore_proto_msgTypes[7].OneofWrappers = []any{
+		(*AppendOutcome_Ok)(nil),
+		(*AppendOutcome_Error)(nil),
+	}
+	file_fjord_eventstore_v1_eventstore_proto_msgTypes[25].OneofWrappers = []any{
 		(*SubscribeResponse_Event)(nil),
 		(*SubscribeResponse_Checkpoint)(nil),
 		(*SubscribeResponse_CaughtUp)(nil),
@@ -1999,7 +2263,7 @@ func file_fjord_eventstore_v1_eventstore_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fjord_eventstore_v1_eventstore_proto_rawDesc), len(file_fjord_eventstore_v1_eventstore_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   26,
+			NumMessages:   30,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -44,6 +44,9 @@ const (
 	// EventStoreServiceAppendProcedure is the fully-qualified name of the EventStoreService's Append
 	// RPC.
 	EventStoreServiceAppendProcedure = "/fjord.eventstore.v1.EventStoreService/Append"
+	// EventStoreServiceAppendBatchProcedure is the fully-qualified name of the EventStoreService's
+	// AppendBatch RPC.
+	EventStoreServiceAppendBatchProcedure = "/fjord.eventstore.v1.EventStoreService/AppendBatch"
 	// EventStoreServiceReadStreamProcedure is the fully-qualified name of the EventStoreService's
 	// ReadStream RPC.
 	EventStoreServiceReadStreamProcedure = "/fjord.eventstore.v1.EventStoreService/ReadStream"
@@ -69,6 +72,17 @@ type EventStoreServiceClient interface {
 	// retry with the same event IDs returns the original result with
 	// duplicate set.
 	Append(context.Context, *connect.Request[v1.AppendRequest]) (*connect.Response[v1.AppendResponse], error)
+	// AppendBatch runs several independent appends in one call, so that a
+	// client can send the appends of many concurrent callers at once (group
+	// commit). Each item is exactly one Append: atomic on its own, with its
+	// own expected versions and its own outcome, either its AppendResponse or
+	// the error the unary Append would have returned (status code, message
+	// and details). The items are not atomic together, and they commit in no
+	// particular order. The call itself fails only when the request as a
+	// whole is refused: no token, too large (RESOURCE_EXHAUSTED), or more
+	// items than the server takes (INVALID_ARGUMENT). An item whose streams
+	// the token may not write fails alone with PERMISSION_DENIED.
+	AppendBatch(context.Context, *connect.Request[v1.AppendBatchRequest]) (*connect.Response[v1.AppendBatchResponse], error)
 	// ReadStream returns one page of a stream's events.
 	ReadStream(context.Context, *connect.Request[v1.ReadStreamRequest]) (*connect.Response[v1.ReadStreamResponse], error)
 	// ReadAll returns one page of the global log ($all), optionally filtered.
@@ -102,6 +116,12 @@ func NewEventStoreServiceClient(httpClient connect.HTTPClient, baseURL string, o
 			httpClient,
 			baseURL+EventStoreServiceAppendProcedure,
 			connect.WithSchema(eventStoreServiceMethods.ByName("Append")),
+			connect.WithClientOptions(opts...),
+		),
+		appendBatch: connect.NewClient[v1.AppendBatchRequest, v1.AppendBatchResponse](
+			httpClient,
+			baseURL+EventStoreServiceAppendBatchProcedure,
+			connect.WithSchema(eventStoreServiceMethods.ByName("AppendBatch")),
 			connect.WithClientOptions(opts...),
 		),
 		readStream: connect.NewClient[v1.ReadStreamRequest, v1.ReadStreamResponse](
@@ -149,18 +169,24 @@ func NewEventStoreServiceClient(httpClient connect.HTTPClient, baseURL string, o
 
 // eventStoreServiceClient implements EventStoreServiceClient.
 type eventStoreServiceClient struct {
-	append     *connect.Client[v1.AppendRequest, v1.AppendResponse]
-	readStream *connect.Client[v1.ReadStreamRequest, v1.ReadStreamResponse]
-	readAll    *connect.Client[v1.ReadAllRequest, v1.ReadAllResponse]
-	streamInfo *connect.Client[v1.StreamInfoRequest, v1.StreamInfoResponse]
-	head       *connect.Client[v1.HeadRequest, v1.HeadResponse]
-	watchHead  *connect.Client[v1.WatchHeadRequest, v1.WatchHeadResponse]
-	subscribe  *connect.Client[v1.SubscribeRequest, v1.SubscribeResponse]
+	append      *connect.Client[v1.AppendRequest, v1.AppendResponse]
+	appendBatch *connect.Client[v1.AppendBatchRequest, v1.AppendBatchResponse]
+	readStream  *connect.Client[v1.ReadStreamRequest, v1.ReadStreamResponse]
+	readAll     *connect.Client[v1.ReadAllRequest, v1.ReadAllResponse]
+	streamInfo  *connect.Client[v1.StreamInfoRequest, v1.StreamInfoResponse]
+	head        *connect.Client[v1.HeadRequest, v1.HeadResponse]
+	watchHead   *connect.Client[v1.WatchHeadRequest, v1.WatchHeadResponse]
+	subscribe   *connect.Client[v1.SubscribeRequest, v1.SubscribeResponse]
 }
 
 // Append calls fjord.eventstore.v1.EventStoreService.Append.
 func (c *eventStoreServiceClient) Append(ctx context.Context, req *connect.Request[v1.AppendRequest]) (*connect.Response[v1.AppendResponse], error) {
 	return c.append.CallUnary(ctx, req)
+}
+
+// AppendBatch calls fjord.eventstore.v1.EventStoreService.AppendBatch.
+func (c *eventStoreServiceClient) AppendBatch(ctx context.Context, req *connect.Request[v1.AppendBatchRequest]) (*connect.Response[v1.AppendBatchResponse], error) {
+	return c.appendBatch.CallUnary(ctx, req)
 }
 
 // ReadStream calls fjord.eventstore.v1.EventStoreService.ReadStream.
@@ -200,6 +226,17 @@ type EventStoreServiceHandler interface {
 	// retry with the same event IDs returns the original result with
 	// duplicate set.
 	Append(context.Context, *connect.Request[v1.AppendRequest]) (*connect.Response[v1.AppendResponse], error)
+	// AppendBatch runs several independent appends in one call, so that a
+	// client can send the appends of many concurrent callers at once (group
+	// commit). Each item is exactly one Append: atomic on its own, with its
+	// own expected versions and its own outcome, either its AppendResponse or
+	// the error the unary Append would have returned (status code, message
+	// and details). The items are not atomic together, and they commit in no
+	// particular order. The call itself fails only when the request as a
+	// whole is refused: no token, too large (RESOURCE_EXHAUSTED), or more
+	// items than the server takes (INVALID_ARGUMENT). An item whose streams
+	// the token may not write fails alone with PERMISSION_DENIED.
+	AppendBatch(context.Context, *connect.Request[v1.AppendBatchRequest]) (*connect.Response[v1.AppendBatchResponse], error)
 	// ReadStream returns one page of a stream's events.
 	ReadStream(context.Context, *connect.Request[v1.ReadStreamRequest]) (*connect.Response[v1.ReadStreamResponse], error)
 	// ReadAll returns one page of the global log ($all), optionally filtered.
@@ -229,6 +266,12 @@ func NewEventStoreServiceHandler(svc EventStoreServiceHandler, opts ...connect.H
 		EventStoreServiceAppendProcedure,
 		svc.Append,
 		connect.WithSchema(eventStoreServiceMethods.ByName("Append")),
+		connect.WithHandlerOptions(opts...),
+	)
+	eventStoreServiceAppendBatchHandler := connect.NewUnaryHandler(
+		EventStoreServiceAppendBatchProcedure,
+		svc.AppendBatch,
+		connect.WithSchema(eventStoreServiceMethods.ByName("AppendBatch")),
 		connect.WithHandlerOptions(opts...),
 	)
 	eventStoreServiceReadStreamHandler := connect.NewUnaryHandler(
@@ -275,6 +318,8 @@ func NewEventStoreServiceHandler(svc EventStoreServiceHandler, opts ...connect.H
 		switch r.URL.Path {
 		case EventStoreServiceAppendProcedure:
 			eventStoreServiceAppendHandler.ServeHTTP(w, r)
+		case EventStoreServiceAppendBatchProcedure:
+			eventStoreServiceAppendBatchHandler.ServeHTTP(w, r)
 		case EventStoreServiceReadStreamProcedure:
 			eventStoreServiceReadStreamHandler.ServeHTTP(w, r)
 		case EventStoreServiceReadAllProcedure:
@@ -298,6 +343,10 @@ type UnimplementedEventStoreServiceHandler struct{}
 
 func (UnimplementedEventStoreServiceHandler) Append(context.Context, *connect.Request[v1.AppendRequest]) (*connect.Response[v1.AppendResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("fjord.eventstore.v1.EventStoreService.Append is not implemented"))
+}
+
+func (UnimplementedEventStoreServiceHandler) AppendBatch(context.Context, *connect.Request[v1.AppendBatchRequest]) (*connect.Response[v1.AppendBatchResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("fjord.eventstore.v1.EventStoreService.AppendBatch is not implemented"))
 }
 
 func (UnimplementedEventStoreServiceHandler) ReadStream(context.Context, *connect.Request[v1.ReadStreamRequest]) (*connect.Response[v1.ReadStreamResponse], error) {
