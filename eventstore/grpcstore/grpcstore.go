@@ -58,6 +58,15 @@ type Options struct {
 	ReconnectDelay time.Duration
 	// Logger receives reconnection messages; nil discards them.
 	Logger *slog.Logger
+	// MaxBatchAppends and MaxBatchBytes bound one AppendBatch call: the
+	// Commits queued while earlier calls are in flight go together, up to
+	// this many appends (default 256; the server takes up to 1000) and this
+	// many encoded bytes (default 4 MiB; a larger single append goes
+	// alone).
+	MaxBatchAppends, MaxBatchBytes int
+	// MaxBatchCalls is how many AppendBatch calls may be in flight at once
+	// (default 4).
+	MaxBatchCalls int
 	// Token is sent as "Authorization: Bearer Token" on every call, for a
 	// server started with an auth file. Empty sends none.
 	Token string
@@ -73,6 +82,8 @@ type Store struct {
 	closing context.Context // ends on Close
 	close   context.CancelFunc
 	closed  atomic.Bool
+
+	batch *batcher // groups Commits into AppendBatch calls
 
 	head      headwatch.Head // as last reported by the head watch
 	watchOnce sync.Once
@@ -105,6 +116,15 @@ func New(baseURL string, opts *Options) (*Store, error) {
 	if s.opts.Logger == nil {
 		s.opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	if s.opts.MaxBatchAppends <= 0 {
+		s.opts.MaxBatchAppends = 256
+	}
+	if s.opts.MaxBatchBytes <= 0 {
+		s.opts.MaxBatchBytes = 4 << 20
+	}
+	if s.opts.MaxBatchCalls <= 0 {
+		s.opts.MaxBatchCalls = 4
+	}
 	hc := s.opts.HTTPClient
 	if hc == nil {
 		s.own = newHTTPClient(u.Scheme == "https", s.opts.RootCAs)
@@ -119,6 +139,7 @@ func New(baseURL string, opts *Options) (*Store, error) {
 	}
 	s.client = eventstorev1connect.NewEventStoreServiceClient(hc, baseURL, copts...)
 	s.closing, s.close = context.WithCancel(context.Background())
+	s.batch = newBatcher(s)
 	return s, nil
 }
 
@@ -146,6 +167,7 @@ func (s *Store) Close() error {
 		return nil
 	}
 	s.close()
+	s.batch.close()
 	s.watchOnce.Do(func() { close(s.watchDone) }) // never started: nothing to wait for
 	<-s.watchDone
 	s.head.Close(driver.ErrClosed)
@@ -160,27 +182,6 @@ func (s *Store) callCtx(ctx context.Context) (context.Context, func()) {
 	ctx, cancel := context.WithCancel(ctx)
 	stop := context.AfterFunc(s.closing, cancel)
 	return ctx, func() { stop(); cancel() }
-}
-
-// Commit implements driver.Backend.
-func (s *Store) Commit(ctx context.Context, b *driver.Batch) (driver.Committed, error) {
-	if s.closed.Load() {
-		return driver.Committed{}, driver.ErrClosed
-	}
-	cctx, done := s.callCtx(ctx)
-	defer done()
-	res, err := s.client.Append(cctx, connect.NewRequest(batchToProto(b)))
-	if err != nil {
-		return driver.Committed{}, s.mapError(ctx, err)
-	}
-	c := driver.Committed{Duplicate: res.Msg.GetDuplicate(), Streams: make([]driver.StreamCommitted, len(res.Msg.GetResults()))}
-	for i, r := range res.Msg.GetResults() {
-		c.Streams[i] = driver.StreamCommitted{Version: r.GetVersion(), Position: r.GetPosition()}
-	}
-	if len(c.Streams) != len(b.Appends) {
-		return driver.Committed{}, fmt.Errorf("grpcstore: the server returned %d results for %d streams", len(c.Streams), len(b.Appends))
-	}
-	return c, nil
 }
 
 // ReadStream implements driver.Backend. It reads page by page as the
