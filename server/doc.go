@@ -12,10 +12,20 @@
 // UNAVAILABLE (detail StoreClosed), context errors → CANCELED and
 // DEADLINE_EXCEEDED.
 //
+// AppendBatch carries several independent Appends (a client's group
+// commit, see grpcstore): the server runs them concurrently, so that they
+// join the store's group commit, and answers each with its own result or
+// error (code, message and the details above). Auth is checked per item:
+// an item writing a stream the token may not write fails alone with
+// PERMISSION_DENIED. The call as a whole is refused only without a valid
+// token, over Options.MaxRequestBytes (RESOURCE_EXHAUSTED) or over
+// Options.MaxBatchAppends items (INVALID_ARGUMENT). Hooks.OnAppend runs
+// once per item.
+//
 // With Options.Auth (ParseAuth, LoadAuthFile), every call but /healthz and
 // /readyz needs a bearer token whose rules allow it: read on the stream for
 // ReadStream, StreamInfo and stream subscriptions; write on every stream of
-// an Append; read on $all for ReadAll and $all subscriptions (or read on a
+// an Append (and of each AppendBatch item); read on $all for ReadAll and $all subscriptions (or read on a
 // prefix covering the filter's prefix or category, see ParseAuth); any
 // valid token for Head and WatchHead; read on $all for GET /metrics. A
 // missing, unknown or expired token is UNAUTHENTICATED (HTTP 401), a

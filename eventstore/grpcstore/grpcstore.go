@@ -8,6 +8,16 @@
 //	s := eventstore.New(b, nil)
 //	defer s.Close()
 //
+// Commit does client-side group commit: the appends of concurrent Commits
+// go together in one AppendBatch call (up to Options.MaxBatchCalls calls in
+// flight, each bounded by MaxBatchAppends and MaxBatchBytes), and the
+// server runs them concurrently into its store's group commit. A lone
+// Commit is sent at once, never delayed. Each Commit gets its own result or
+// error. When the call carrying an append fails on the way (the network,
+// the server going away) or the caller's context ends after it was sent,
+// the error wraps driver.ErrUnknownOutcome: retry with the same event IDs
+// to settle it.
+//
 // The server's status codes come back as the driver's errors: a wrong
 // expected version is a *driver.ConflictError, reused event IDs a
 // *driver.IdempotencyError, NOT_FOUND driver.ErrStreamNotFound, and a
