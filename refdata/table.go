@@ -19,7 +19,8 @@ const (
 )
 
 // tombstonesTable names the table that lists rows a bundle removes on
-// purpose. It is not a dataset: it only travels in bundles.
+// purpose: dataset, key (the key columns joined by single spaces, such as
+// "HR Europe/Zagreb"), note. It is not a dataset: it only travels in bundles.
 const tombstonesTable = "tombstones"
 
 // schema describes the columns of one table; the first keyCols columns

@@ -74,9 +74,10 @@ func checkSuccession(prev, next *Table, tomb, used map[string]bool) error {
 		if keys[k] {
 			continue
 		}
-		tk := next.Name + "\x00" + k
+		spaced := strings.ReplaceAll(k, "\t", " ") // a tombstone names a key of several columns joined by spaces
+		tk := next.Name + "\x00" + spaced
 		if !tomb[tk] {
-			return fmt.Errorf("%w: dataset %s removes %q without a tombstone", ErrInvalid, next.Name, strings.ReplaceAll(k, "\t", " "))
+			return fmt.Errorf("%w: dataset %s removes %q without a tombstone", ErrInvalid, next.Name, spaced)
 		}
 		used[tk] = true
 	}
