@@ -37,6 +37,9 @@ func Validate(base *Snapshot, b *Bundle) (*Snapshot, error) {
 		if err := checkSuccession(tables[idx], nt, tomb, used); err != nil {
 			return nil, err
 		}
+		if CompareVersions(nt.Version, tables[idx].Version) == 0 {
+			continue // the same version with the same rows: nothing changes
+		}
 		c := *nt
 		tables[idx] = &c
 	}

@@ -34,7 +34,7 @@ func (f sliceFeed) Bundles(ctx context.Context) iter.Seq2[refdata.Incoming, erro
 
 // statusLog records reports and signals each one.
 type statusLog struct {
-	got  chan refdata.Status
+	got chan refdata.Status
 }
 
 func (l *statusLog) Report(_ context.Context, st refdata.Status) error {
