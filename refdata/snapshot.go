@@ -207,15 +207,23 @@ func isUpper(s string, n int) bool {
 // Country returns the country with the ISO 3166-1 alpha-2 code, in either
 // case. It does not allocate when it finds one.
 func (s *Snapshot) Country(alpha2 string) (Country, error) {
-	if len(alpha2) == 2 {
-		a, b := (alpha2[0]|0x20)-'a', (alpha2[1]|0x20)-'a'
-		if a < 26 && b < 26 {
-			if i := s.countries.byA2[int(a)*26+int(b)]; i != 0 {
-				return s.countries.list[i-1], nil
-			}
-		}
+	if i := s.countries.alpha2(alpha2); i != 0 {
+		return s.countries.list[i-1], nil
 	}
 	return Country{}, notFound(DatasetCountries, alpha2)
+}
+
+// alpha2 returns the index+1 of the country with the code, or 0. It is
+// small enough to be inlined into Country.
+func (cs *countrySet) alpha2(code string) uint16 {
+	if len(code) != 2 {
+		return 0
+	}
+	a, b := uint(code[0]|0x20)-'a', uint(code[1]|0x20)-'a'
+	if a >= 26 || b >= 26 {
+		return 0
+	}
+	return cs.byA2[a*26+b]
 }
 
 // CountryByAlpha3 returns the country with the alpha-3 code, in either case.
@@ -266,8 +274,7 @@ func (s *Snapshot) CountryAliases(alpha2 string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	i := s.countries.byA2[int(c.Alpha2[0]-'A')*26+int(c.Alpha2[1]-'A')]
-	return slices.Clone(s.countries.aliases[i-1]), nil
+	return slices.Clone(s.countries.aliases[s.countries.alpha2(c.Alpha2)-1]), nil
 }
 
 // Countries yields every country in alpha-2 order.

@@ -24,6 +24,10 @@ func (e *NotFoundError) Error() string {
 // Is reports whether target is ErrNotFound.
 func (e *NotFoundError) Is(target error) bool { return target == ErrNotFound }
 
+// notFound is kept out of line so that the lookups that call it on their
+// miss path stay small enough to inline.
+//
+//go:noinline
 func notFound(dataset, key string) error { return &NotFoundError{Dataset: dataset, Key: key} }
 
 // Date is a civil date without a time zone. The zero Date means "none"
