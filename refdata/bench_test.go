@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/fjord-data/fjord/refdata"
+	"github.com/fjord-data/fjord/refdata/rollout"
 )
 
 // sink keeps results alive. Benchmarks add a field of each result to a
@@ -100,7 +101,7 @@ func BenchmarkApplyFullBundle(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		reg := refdata.NewRegistry(base)
-		res, err := reg.ApplyEncoded(data, pub)
+		res, err := rollout.ApplySigned(reg, data, pub)
 		if err != nil || len(res.Applied) != len(refdata.Datasets()) {
 			b.Fatal(err, res)
 		}

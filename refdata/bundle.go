@@ -2,10 +2,7 @@ package refdata
 
 import (
 	"bytes"
-	"crypto/ed25519"
-	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
@@ -34,17 +31,23 @@ type Bundle struct {
 	Version string
 	Created time.Time // UTC, whole seconds
 	Tables  []Table   // in canonical dataset order; "tombstones" last
-	// Signature is set by Sign or Decode; nil when unsigned.
+	// Signature is set by rollout.Sign or DecodeBundle; nil when unsigned.
 	Signature *Signature
 }
 
-// Signature is an Ed25519 signature of a bundle's canonical encoding.
+// Signature is an Ed25519 signature of a bundle's canonical encoding
+// (SignedBytes); refdata/rollout makes and checks them.
 type Signature struct {
-	KeyID string // KeyID of the public key
+	KeyID string // rollout.KeyID of the public key
 	Sig   []byte
 }
 
 const bundleMagic = "=fjord-refdata-bundle 1"
+
+// signatureSize is the size of an Ed25519 signature. Signing and
+// verifying live in refdata/rollout, so that programs that only look data
+// up do not link the crypto packages.
+const signatureSize = 64
 
 // Errors of bundle handling. Each is wrapped with the details.
 var (
@@ -57,12 +60,6 @@ var (
 
 func malformed(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrMalformed, fmt.Sprintf(format, args...))
-}
-
-// KeyID names a public key: the first 8 bytes of its SHA-256, in hex.
-func KeyID(pub ed25519.PublicKey) string {
-	h := sha256.Sum256(pub)
-	return hex.EncodeToString(h[:8])
 }
 
 // Table returns the bundle's table of the named dataset.
@@ -167,40 +164,10 @@ func (b *Bundle) Encode() ([]byte, error) {
 	return out, nil
 }
 
-// Sign signs the bundle's canonical encoding with key, replacing any
-// signature it had.
-func (b *Bundle) Sign(key ed25519.PrivateKey) error {
-	msg, err := b.SignedBytes()
-	if err != nil {
-		return err
-	}
-	pub := key.Public().(ed25519.PublicKey)
-	b.Signature = &Signature{KeyID: KeyID(pub), Sig: ed25519.Sign(key, msg)}
-	return nil
-}
-
-// Verify checks the bundle's signature against the trusted keys. The error
-// wraps ErrUnsigned when there is no signature and ErrBadSignature when no
-// trusted key made it.
-func (b *Bundle) Verify(trusted ...ed25519.PublicKey) error {
-	if b.Signature == nil {
-		return fmt.Errorf("%w (version %s)", ErrUnsigned, b.Version)
-	}
-	msg, err := b.SignedBytes()
-	if err != nil {
-		return err
-	}
-	for _, k := range trusted {
-		if KeyID(k) == b.Signature.KeyID && ed25519.Verify(k, msg, b.Signature.Sig) {
-			return nil
-		}
-	}
-	return fmt.Errorf("%w: key %s is not trusted or the signature does not match (version %s)", ErrBadSignature, b.Signature.KeyID, b.Version)
-}
-
 // DecodeBundle parses an encoded bundle. It accepts only the canonical
 // encoding; the error wraps ErrMalformed and names the line at fault. It
-// does not verify the signature (see Verify) or the content (see Validate).
+// does not verify the signature (see rollout.Verify) or the content (see
+// Validate).
 func DecodeBundle(data []byte) (*Bundle, error) {
 	end := bytes.Index(data, []byte("\n=end\n"))
 	if end < 0 {
@@ -234,8 +201,8 @@ func parseSignature(tail string) (*Signature, error) {
 		return nil, malformed("after =end: want one line \"=signature ed25519 KEYID BASE64\"")
 	}
 	sig, err := base64.StdEncoding.Strict().DecodeString(f[3])
-	if err != nil || len(sig) != ed25519.SignatureSize {
-		return nil, malformed("signature is not %d bytes of base64", ed25519.SignatureSize)
+	if err != nil || len(sig) != signatureSize {
+		return nil, malformed("signature is not %d bytes of base64", signatureSize)
 	}
 	return &Signature{KeyID: f[2], Sig: sig}, nil
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/fjord-data/fjord/refdata"
+	"github.com/fjord-data/fjord/refdata/rollout"
 )
 
 // testKey is a fixed key, so that test bundles are reproducible.
@@ -42,7 +43,7 @@ func nextBundle(t testing.TB, base *refdata.Snapshot, v string, edit func(b *ref
 
 func signed(t testing.TB, b *refdata.Bundle, key ed25519.PrivateKey) []byte {
 	t.Helper()
-	if err := b.Sign(key); err != nil {
+	if err := rollout.Sign(b, key); err != nil {
 		t.Fatal(err)
 	}
 	data, err := b.Encode()
@@ -74,7 +75,7 @@ func TestBundleRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := got.Verify(key.Public().(ed25519.PublicKey)); err != nil {
+	if err := rollout.Verify(got, key.Public().(ed25519.PublicKey)); err != nil {
 		t.Fatal(err)
 	}
 	if d := cmp.Diff(b, got); d != "" {
@@ -142,7 +143,7 @@ func TestVerify(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := d.Verify(pub); !errors.Is(err, tt.want) || (tt.want == nil) != (err == nil) {
+			if err := rollout.Verify(d, pub); !errors.Is(err, tt.want) || (tt.want == nil) != (err == nil) {
 				t.Errorf("got %v, want %v", err, tt.want)
 			}
 		})

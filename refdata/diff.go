@@ -1,9 +1,6 @@
 package refdata
 
 import (
-	"crypto/ed25519"
-	"encoding/base64"
-	"fmt"
 	"slices"
 	"strings"
 )
@@ -67,43 +64,3 @@ func Diff(a, b *Bundle) []DatasetDiff {
 }
 
 func spaced(key string) string { return strings.ReplaceAll(key, "\t", " ") }
-
-// Key files hold one line: "ed25519-public BASE64" or
-// "ed25519-private BASE64-OF-THE-32-BYTE-SEED".
-
-// MarshalPublicKey returns the key-file form of a public key.
-func MarshalPublicKey(k ed25519.PublicKey) []byte {
-	return []byte("ed25519-public " + base64.StdEncoding.EncodeToString(k) + "\n")
-}
-
-// MarshalPrivateKey returns the key-file form of a private key.
-func MarshalPrivateKey(k ed25519.PrivateKey) []byte {
-	return []byte("ed25519-private " + base64.StdEncoding.EncodeToString(k.Seed()) + "\n")
-}
-
-// ParsePublicKey reads a public key file.
-func ParsePublicKey(data []byte) (ed25519.PublicKey, error) {
-	raw, err := parseKey(data, "ed25519-public", ed25519.PublicKeySize)
-	return ed25519.PublicKey(raw), err
-}
-
-// ParsePrivateKey reads a private key file.
-func ParsePrivateKey(data []byte) (ed25519.PrivateKey, error) {
-	raw, err := parseKey(data, "ed25519-private", ed25519.SeedSize)
-	if err != nil {
-		return nil, err
-	}
-	return ed25519.NewKeyFromSeed(raw), nil
-}
-
-func parseKey(data []byte, kind string, size int) ([]byte, error) {
-	text, ok := strings.CutPrefix(strings.TrimSpace(string(data)), kind+" ")
-	if !ok {
-		return nil, fmt.Errorf("refdata: not an %s key file (want %q and base64)", kind, kind)
-	}
-	raw, err := base64.StdEncoding.DecodeString(text)
-	if err != nil || len(raw) != size {
-		return nil, fmt.Errorf("refdata: %s key: want %d bytes of base64", kind, size)
-	}
-	return raw, nil
-}

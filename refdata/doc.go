@@ -17,9 +17,11 @@
 // Bundles (Bundle, DecodeBundle) carry datasets, a manifest and an Ed25519
 // signature over their canonical encoding. Registry.Apply validates one
 // (unique keys, references resolve, nothing removed without a tombstone,
-// versions move forward, pins respected) and swaps it in; a Watcher takes
-// bundles from feeds (an event-store stream via refdata/eventfeed, a
-// directory via DirFeed), applies them and reports each outcome.
+// versions move forward, pins respected) and swaps it in. Package
+// refdata/rollout signs and verifies bundles and runs the Watcher that
+// takes them from feeds (an event-store stream via refdata/eventfeed, a
+// directory), applies them and reports each outcome; it is a separate
+// package so that programs that only look data up do not link crypto.
 //
 // The package keeps no mutable global state: Default's snapshot is decoded
 // once, on first use, and never changes; everything that changes lives in a

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/fjord-data/fjord/refdata"
+	"github.com/fjord-data/fjord/refdata/rollout"
 )
 
 // FuzzDecodeBundle checks that the decoder never panics, that whatever it
@@ -27,6 +28,6 @@ func FuzzDecodeBundle(f *testing.F) {
 			t.Fatalf("decoded %q but encodes to %q", data, again)
 		}
 		_, _ = refdata.Validate(base, b)
-		_ = b.Verify()
+		_ = rollout.Verify(b)
 	})
 }

@@ -1,7 +1,6 @@
 package refdata
 
 import (
-	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"sync"
@@ -48,26 +47,13 @@ type Result struct {
 	Held    []string      // datasets the bundle carried but pins kept
 }
 
-// ApplyEncoded decodes a bundle, verifies its signature against the
-// trusted keys and applies it. On any error nothing changes.
-func (r *Registry) ApplyEncoded(data []byte, trusted ...ed25519.PublicKey) (Result, error) {
-	b, err := DecodeBundle(data)
-	if err != nil {
-		return Result{}, err
-	}
-	if err := b.Verify(trusted...); err != nil {
-		return Result{}, err
-	}
-	return r.Apply(b)
-}
-
 // Apply validates b against the current snapshot and swaps in the result.
 // The bundle's version must be newer than the current snapshot's (the
 // error wraps ErrStale otherwise), and a pinned dataset in b is kept as it
 // is (reported in Held), unless b carries it at a version older than the
 // pin, which rejects b. Apply does not check signatures: callers that take
-// bundles from outside use ApplyEncoded, or Verify first. On any error
-// nothing changes.
+// bundles from outside use rollout.ApplySigned (or rollout.Verify first).
+// On any error nothing changes.
 func (r *Registry) Apply(b *Bundle) (Result, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()

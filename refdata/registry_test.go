@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/fjord-data/fjord/refdata"
+	"github.com/fjord-data/fjord/refdata/rollout"
 )
 
 func TestApply(t *testing.T) {
@@ -129,19 +130,19 @@ func TestSignedApply(t *testing.T) {
 	base := reg.Current()
 	b := nextBundle(t, base, "2026.11.26.1", nil, refdata.DatasetColours)
 	unsigned, _ := b.Encode()
-	if _, err := reg.ApplyEncoded(unsigned, pub); !errors.Is(err, refdata.ErrUnsigned) {
+	if _, err := rollout.ApplySigned(reg, unsigned, pub); !errors.Is(err, refdata.ErrUnsigned) {
 		t.Errorf("unsigned: %v", err)
 	}
-	if _, err := reg.ApplyEncoded(signed(t, b, testKey(9)), pub); !errors.Is(err, refdata.ErrBadSignature) {
+	if _, err := rollout.ApplySigned(reg, signed(t, b, testKey(9)), pub); !errors.Is(err, refdata.ErrBadSignature) {
 		t.Errorf("wrong key: %v", err)
 	}
-	if _, err := reg.ApplyEncoded([]byte("garbage"), pub); !errors.Is(err, refdata.ErrMalformed) {
+	if _, err := rollout.ApplySigned(reg, []byte("garbage"), pub); !errors.Is(err, refdata.ErrMalformed) {
 		t.Errorf("garbage: %v", err)
 	}
 	if reg.Current() != base {
 		t.Fatal("a rejected bundle changed the snapshot")
 	}
-	if _, err := reg.ApplyEncoded(signed(t, b, key), pub); err != nil {
+	if _, err := rollout.ApplySigned(reg, signed(t, b, key), pub); err != nil {
 		t.Fatal(err)
 	}
 }

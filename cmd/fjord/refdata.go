@@ -13,6 +13,7 @@ import (
 	"github.com/fjord-data/fjord/eventstore"
 	"github.com/fjord-data/fjord/refdata"
 	"github.com/fjord-data/fjord/refdata/eventfeed"
+	"github.com/fjord-data/fjord/refdata/rollout"
 )
 
 func newRefdataCmd(a *app) *cobra.Command {
@@ -152,17 +153,17 @@ func newRefdataKeygenCmd(a *app) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("writing the private key (an existing file is never overwritten): %w", err)
 			}
-			_, err = f.Write(refdata.MarshalPrivateKey(priv))
+			_, err = f.Write(rollout.MarshalPrivateKey(priv))
 			if cerr := f.Close(); err == nil {
 				err = cerr
 			}
 			if err != nil {
 				return err
 			}
-			if err := os.WriteFile(out+".pub", refdata.MarshalPublicKey(pub), 0o644); err != nil {
+			if err := os.WriteFile(out+".pub", rollout.MarshalPublicKey(pub), 0o644); err != nil {
 				return err
 			}
-			fmt.Fprintf(a.stdout, "key %s: private %s, public %s.pub\n", refdata.KeyID(pub), out, out)
+			fmt.Fprintf(a.stdout, "key %s: private %s, public %s.pub\n", rollout.KeyID(pub), out, out)
 			return nil
 		},
 	}
@@ -184,7 +185,7 @@ func newRefdataSignCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			key, err := refdata.ParsePrivateKey(raw)
+			key, err := rollout.ParsePrivateKey(raw)
 			if err != nil {
 				return fmt.Errorf("%s: %w", keyFile, err)
 			}
@@ -192,7 +193,7 @@ func newRefdataSignCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := b.Sign(key); err != nil {
+			if err := rollout.Sign(b, key); err != nil {
 				return err
 			}
 			data, err := b.Encode()
@@ -229,7 +230,7 @@ func newRefdataVerifyCmd(a *app) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				k, err := refdata.ParsePublicKey(raw)
+				k, err := rollout.ParsePublicKey(raw)
 				if err != nil {
 					return fmt.Errorf("%s: %w", f, err)
 				}
@@ -239,7 +240,7 @@ func newRefdataVerifyCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			res, err := refdata.NewRegistry(nil).ApplyEncoded(data, keys...)
+			res, err := rollout.ApplySigned(refdata.NewRegistry(nil), data, keys...)
 			if err != nil {
 				return err
 			}

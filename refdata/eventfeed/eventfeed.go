@@ -1,10 +1,10 @@
 // Package eventfeed carries refdata bundles over the event store: it
-// publishes bundles to a stream, offers them to a refdata.Watcher as a
+// publishes bundles to a stream, offers them to a rollout.Watcher as a
 // Feed, and records the watcher's outcomes on a status stream as a
-// refdata.StatusSink.
+// rollout.StatusSink.
 //
 //	feed := eventfeed.New(store, nil)
-//	w := refdata.NewWatcher(reg, []refdata.Feed{feed}, &refdata.WatcherOptions{Trusted: keys, Status: feed})
+//	w := refdata.NewWatcher(reg, []rollout.Feed{feed}, &refdata.WatcherOptions{Trusted: keys, Status: feed})
 //	go w.Run(ctx)
 //	…
 //	_, err := feed.Publish(ctx, signedBundle) // from another process: fjord refdata publish
@@ -23,6 +23,7 @@ import (
 
 	"github.com/fjord-data/fjord/eventstore"
 	"github.com/fjord-data/fjord/refdata"
+	"github.com/fjord-data/fjord/refdata/rollout"
 )
 
 // Stream names and event types.
@@ -96,21 +97,21 @@ func (f *Feed) Publish(ctx context.Context, data []byte) (eventstore.AppendResul
 	return f.store.Append(ctx, f.opts.Stream, eventstore.ExpectedVersion{}, e)
 }
 
-// Bundles implements refdata.Feed: every bundle published on the stream,
+// Bundles implements rollout.Feed: every bundle published on the stream,
 // from the first, then new ones as they are appended. Events of other
 // types are skipped; a bundle event whose data cannot be unzipped is
 // offered as is, for the watcher to reject.
-func (f *Feed) Bundles(ctx context.Context) iter.Seq2[refdata.Incoming, error] {
-	return func(yield func(refdata.Incoming, error) bool) {
+func (f *Feed) Bundles(ctx context.Context) iter.Seq2[rollout.Incoming, error] {
+	return func(yield func(rollout.Incoming, error) bool) {
 		for d, err := range f.store.Subscribe(ctx, eventstore.SubscribeOptions{Stream: f.opts.Stream}) {
 			if err != nil {
-				yield(refdata.Incoming{}, err)
+				yield(rollout.Incoming{}, err)
 				return
 			}
 			if d.Kind != eventstore.DeliveredEvent || d.Event.Type != EventBundlePublished {
 				continue
 			}
-			in := refdata.Incoming{Origin: fmt.Sprintf("stream %s@%d", f.opts.Stream, d.Event.Version), Data: unzip(d.Event.Data)}
+			in := rollout.Incoming{Origin: fmt.Sprintf("stream %s@%d", f.opts.Stream, d.Event.Version), Data: unzip(d.Event.Data)}
 			if !yield(in, nil) {
 				return
 			}
@@ -143,9 +144,9 @@ type status struct {
 	Time     string   `json:"time"`
 }
 
-// Report implements refdata.StatusSink: it appends RefdataBundleApplied or
+// Report implements rollout.StatusSink: it appends RefdataBundleApplied or
 // RefdataBundleRejected to the status stream.
-func (f *Feed) Report(ctx context.Context, st refdata.Status) error {
+func (f *Feed) Report(ctx context.Context, st rollout.Status) error {
 	s := status{Instance: st.Instance, Origin: st.Origin, Version: st.Version, Applied: st.Applied, Reason: st.Reason,
 		Held: st.Held, Current: st.Current, Time: st.Time.Format("2006-01-02T15:04:05.000Z07:00")}
 	for _, d := range st.Datasets {
@@ -165,6 +166,6 @@ func (f *Feed) Report(ctx context.Context, st refdata.Status) error {
 
 // Compile-time guards.
 var (
-	_ refdata.Feed       = (*Feed)(nil)
-	_ refdata.StatusSink = (*Feed)(nil)
+	_ rollout.Feed       = (*Feed)(nil)
+	_ rollout.StatusSink = (*Feed)(nil)
 )

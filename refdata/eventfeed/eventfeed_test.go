@@ -16,6 +16,7 @@ import (
 	"github.com/fjord-data/fjord/eventstore/memstore"
 	"github.com/fjord-data/fjord/refdata"
 	"github.com/fjord-data/fjord/refdata/eventfeed"
+	"github.com/fjord-data/fjord/refdata/rollout"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -33,7 +34,7 @@ func bundle(t *testing.T, base *refdata.Snapshot, v string, key ed25519.PrivateK
 	}
 	b.Normalize()
 	if key != nil {
-		if err := b.Sign(key); err != nil {
+		if err := rollout.Sign(b, key); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -74,7 +75,7 @@ func TestRollOutOverTheStore(t *testing.T) {
 		t.Errorf("publishing twice: %+v, %v; want a duplicate of %+v", again, err, first)
 	}
 
-	w := refdata.NewWatcher(reg, []refdata.Feed{feed}, &refdata.WatcherOptions{
+	w := rollout.NewWatcher(reg, []rollout.Feed{feed}, &rollout.WatcherOptions{
 		Trusted: []ed25519.PublicKey{key.Public().(ed25519.PublicKey)}, Status: feed, Instance: "svc-1"})
 	done := make(chan error)
 	go func() { done <- w.Run(ctx) }()

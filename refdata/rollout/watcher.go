@@ -1,4 +1,4 @@
-package refdata
+package rollout
 
 import (
 	"context"
@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/fjord-data/fjord/refdata"
 )
 
 // Incoming is one encoded bundle offered by a Feed.
@@ -29,14 +31,14 @@ type Feed interface {
 
 // Status is the outcome of one offered bundle.
 type Status struct {
-	Instance string        // WatcherOptions.Instance
-	Origin   string        // Incoming.Origin
-	Version  string        // the bundle's version, "" when it could not be decoded
-	Applied  bool          // false: rejected
-	Reason   string        // why it was rejected
-	Datasets []DatasetInfo // applied datasets
-	Held     []string      // datasets kept by pins
-	Current  string        // the snapshot version in force afterwards
+	Instance string                // WatcherOptions.Instance
+	Origin   string                // Incoming.Origin
+	Version  string                // the bundle's version, "" when it could not be decoded
+	Applied  bool                  // false: rejected
+	Reason   string                // why it was rejected
+	Datasets []refdata.DatasetInfo // applied datasets
+	Held     []string              // datasets kept by pins
+	Current  string                // the snapshot version in force afterwards
 	Time     time.Time
 }
 
@@ -63,14 +65,14 @@ type WatcherOptions struct {
 // Watcher takes bundles from feeds and applies them to a Registry, one at a
 // time, in the order each feed offers them.
 type Watcher struct {
-	reg   *Registry
+	reg   *refdata.Registry
 	feeds []Feed
 	opts  WatcherOptions
 	mu    sync.Mutex // serializes apply and report, so reports follow apply order
 }
 
 // NewWatcher returns a watcher of feeds for reg. opts may be nil.
-func NewWatcher(reg *Registry, feeds []Feed, opts *WatcherOptions) *Watcher {
+func NewWatcher(reg *refdata.Registry, feeds []Feed, opts *WatcherOptions) *Watcher {
 	var o WatcherOptions
 	if opts != nil {
 		o = *opts
@@ -125,11 +127,11 @@ func (w *Watcher) Offer(ctx context.Context, in Incoming) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	st := Status{Instance: w.opts.Instance, Origin: in.Origin, Time: time.Now().UTC()}
-	b, err := DecodeBundle(in.Data)
+	b, err := refdata.DecodeBundle(in.Data)
 	if err == nil {
 		st.Version = b.Version
-		if err = b.Verify(w.opts.Trusted...); err == nil {
-			var res Result
+		if err = Verify(b, w.opts.Trusted...); err == nil {
+			var res refdata.Result
 			res, err = w.reg.Apply(b)
 			st.Datasets, st.Held = res.Applied, res.Held
 		}
@@ -137,14 +139,14 @@ func (w *Watcher) Offer(ctx context.Context, in Incoming) error {
 	st.Applied = err == nil
 	if err != nil {
 		st.Reason = err.Error()
-		w.opts.Logger.Warn("refdata: bundle rejected", "origin", in.Origin, "version", st.Version, "reason", st.Reason)
+		w.opts.Logger.Warn("rollout: bundle rejected", "origin", in.Origin, "version", st.Version, "reason", st.Reason)
 	} else {
-		w.opts.Logger.Info("refdata: bundle applied", "origin", in.Origin, "version", st.Version)
+		w.opts.Logger.Info("rollout: bundle applied", "origin", in.Origin, "version", st.Version)
 	}
 	st.Current = w.reg.Current().Version()
 	if w.opts.Status != nil {
 		if err := w.opts.Status.Report(ctx, st); err != nil {
-			return fmt.Errorf("refdata: reporting the outcome of %s: %w", in.Origin, err)
+			return fmt.Errorf("rollout: reporting the outcome of %s: %w", in.Origin, err)
 		}
 	}
 	if w.opts.OnStatus != nil {

@@ -1,4 +1,4 @@
-package refdata_test
+package rollout_test
 
 import (
 	"context"
@@ -15,29 +15,30 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/fjord-data/fjord/refdata"
+	"github.com/fjord-data/fjord/refdata/rollout"
 )
 
 // sliceFeed offers fixed bundles, then waits for ctx.
-type sliceFeed []refdata.Incoming
+type sliceFeed []rollout.Incoming
 
-func (f sliceFeed) Bundles(ctx context.Context) iter.Seq2[refdata.Incoming, error] {
-	return func(yield func(refdata.Incoming, error) bool) {
+func (f sliceFeed) Bundles(ctx context.Context) iter.Seq2[rollout.Incoming, error] {
+	return func(yield func(rollout.Incoming, error) bool) {
 		for _, in := range f {
 			if !yield(in, nil) {
 				return
 			}
 		}
 		<-ctx.Done()
-		yield(refdata.Incoming{}, ctx.Err())
+		yield(rollout.Incoming{}, ctx.Err())
 	}
 }
 
 // statusLog records reports and signals each one.
 type statusLog struct {
-	got chan refdata.Status
+	got chan rollout.Status
 }
 
-func (l *statusLog) Report(_ context.Context, st refdata.Status) error {
+func (l *statusLog) Report(_ context.Context, st rollout.Status) error {
 	l.got <- st
 	return nil
 }
@@ -59,8 +60,8 @@ func TestWatcher(t *testing.T) {
 		{Origin: "good", Data: signed(t, good, key)},
 		{Origin: "replayed", Data: signed(t, good, key)},
 	}
-	log := &statusLog{got: make(chan refdata.Status, len(feed))}
-	w := refdata.NewWatcher(reg, []refdata.Feed{feed}, &refdata.WatcherOptions{Trusted: []ed25519.PublicKey{pub}, Status: log, Instance: "test"})
+	log := &statusLog{got: make(chan rollout.Status, len(feed))}
+	w := rollout.NewWatcher(reg, []rollout.Feed{feed}, &rollout.WatcherOptions{Trusted: []ed25519.PublicKey{pub}, Status: log, Instance: "test"})
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error)
 	go func() { done <- w.Run(ctx) }()
@@ -110,9 +111,9 @@ func TestDirFeed(t *testing.T) {
 		dir := t.TempDir()
 		reg := refdata.NewRegistry(nil)
 		var seen []string
-		w := refdata.NewWatcher(reg, []refdata.Feed{refdata.DirFeed{Dir: dir, Interval: time.Minute}},
-			&refdata.WatcherOptions{Trusted: []ed25519.PublicKey{key.Public().(ed25519.PublicKey)},
-				OnStatus: func(st refdata.Status) { seen = append(seen, filepath.Base(st.Origin)+" "+st.Version) }})
+		w := rollout.NewWatcher(reg, []rollout.Feed{rollout.DirFeed{Dir: dir, Interval: time.Minute}},
+			&rollout.WatcherOptions{Trusted: []ed25519.PublicKey{key.Public().(ed25519.PublicKey)},
+				OnStatus: func(st rollout.Status) { seen = append(seen, filepath.Base(st.Origin)+" "+st.Version) }})
 		write := func(name string, data []byte) {
 			if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
 				t.Fatal(err)
@@ -138,4 +139,21 @@ func TestDirFeed(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
+}
+
+func TestKeyFiles(t *testing.T) {
+	key := testKey(3)
+	priv, err := rollout.ParsePrivateKey(rollout.MarshalPrivateKey(key))
+	if err != nil || !priv.Equal(key) {
+		t.Fatalf("private key round trip: %v", err)
+	}
+	pub, err := rollout.ParsePublicKey(rollout.MarshalPublicKey(key.Public().(ed25519.PublicKey)))
+	if err != nil || !pub.Equal(key.Public()) {
+		t.Fatalf("public key round trip: %v", err)
+	}
+	for _, bad := range []string{"", "ed25519-public AAAA", "ssh-ed25519 AAAA", string(rollout.MarshalPrivateKey(key))} {
+		if _, err := rollout.ParsePublicKey([]byte(bad)); err == nil {
+			t.Errorf("ParsePublicKey(%q) accepted it", bad)
+		}
+	}
 }
