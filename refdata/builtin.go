@@ -9,7 +9,7 @@ import (
 	"sync"
 )
 
-//go:generate go run ./internal/gen -out data
+//go:generate go run ./internal/gen -out data -version 2026.11.25.1 -created 2026-11-25T00:00:00Z
 
 // builtinBundle is the compiled-in bundle, gzip-compressed. A string, so
 // that it cannot be modified.
