@@ -5,6 +5,7 @@
 //	fjord read order-42
 //	fjord tail --category order
 //	fjord bench eventstore --scenario single-64w --json
+//	fjord refdata show countries TR
 //
 // Errors go to standard error and the exit code is 1.
 package main
