@@ -54,3 +54,7 @@ func (d Dialect) Blob() string {
 	}
 	return "BLOB"
 }
+
+// DialectOf returns the dialect of db's driver: PostgreSQL for pgx's
+// database/sql driver, SQLite otherwise.
+func DialectOf(db *sql.DB) Dialect { return detectDialect(db) }
