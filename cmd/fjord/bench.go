@@ -30,7 +30,7 @@ func newBenchCmd(a *app) *cobra.Command {
 		Short: "Benchmarks, with JSON output",
 		Args:  argsBetween(0, 0, ""),
 	}
-	cmd.AddCommand(newBenchEventStoreCmd(a))
+	cmd.AddCommand(newBenchEventStoreCmd(a), newBenchProjectionCmd(a))
 	return cmd
 }
 
@@ -248,4 +248,55 @@ func benchPostgres(ctx context.Context, dsn string, baseline bool, cfg bench.Con
 	}
 	_, runErr := bench.EventStore(ctx, pg.open, cfg)
 	return errors.Join(runErr, err)
+}
+
+func newBenchProjectionCmd(a *app) *cobra.Command {
+	var (
+		scenarios              []string
+		events, streams, batch int
+		asJSON                 bool
+		dir                    string
+	)
+	cmd := &cobra.Command{
+		Use:   "projection",
+		Short: "Benchmark projections into SQLite, rebuilds and replica bootstrap",
+		Long: `Run projection scenarios, each on a fresh store and a fresh SQLite read
+model in a new temporary directory, and print one result per scenario
+(--json: one JSON object per line).
+
+  project            append --events events, then project them from the start
+  rebuild            project them, then time a rebuild into shadow tables and the swap
+  replica-bootstrap  bootstrap a replica from a snapshot of --events rows`,
+		Example: `  fjord bench projection --events 1000000 --json
+  fjord bench projection --scenario rebuild --events 1000000`,
+		Args: argsBetween(0, 0, ""),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(scenarios) == 0 {
+				scenarios = bench.ProjectionScenarios()
+			}
+			enc := json.NewEncoder(a.stdout)
+			for _, sc := range scenarios {
+				r, err := bench.Projection(cmd.Context(), a.open, dir, sc, events, streams, batch)
+				if err != nil {
+					return fmt.Errorf("bench projection: %s: %w", sc, err)
+				}
+				if asJSON {
+					if err := enc.Encode(r); err != nil {
+						return err
+					}
+					continue
+				}
+				fmt.Fprintf(a.stdout, "%-20s %10d events %8.3f s %12.0f events/s  %s\n", r.Scenario, r.Events, r.Seconds, r.EventsPerSec, r.Op)
+			}
+			return nil
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringSliceVar(&scenarios, "scenario", nil, "scenario to run (repeatable; default all)")
+	fl.IntVar(&events, "events", 100_000, "events (rows for replica-bootstrap)")
+	fl.IntVar(&streams, "streams", 1000, "streams the events spread over")
+	fl.IntVar(&batch, "batch", 1000, "events per projection transaction")
+	fl.BoolVar(&asJSON, "json", false, "one JSON object per scenario and line")
+	fl.StringVar(&dir, "dir", "", "create the scenario directories here (default: the system's temporary directory)")
+	return cmd
 }
