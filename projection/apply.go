@@ -33,6 +33,10 @@ func (p *Projector) begin(ctx context.Context, t target) (*Tx, error) {
 	return &Tx{Tx: sqlTx, dialect: p.dialect, suffix: t.suffix, gen: t.gen, stmts: p.stmts}, nil
 }
 
+// ddlLockKey is the PostgreSQL advisory lock under which projections
+// create their tables.
+const ddlLockKey int64 = 0x666a6f7264_01 // "fjord", 1
+
 // init creates the projection's tables when they do not exist and returns
 // the stored checkpoint.
 func (p *Projector) init(ctx context.Context) (cp checkpoint, err error) {
@@ -45,6 +49,14 @@ func (p *Projector) init(ctx context.Context) (cp checkpoint, err error) {
 			tx.Rollback()
 		}
 	}()
+	if p.dialect == PostgreSQL {
+		// Concurrent CREATE TABLE IF NOT EXISTS of one table fails in
+		// PostgreSQL (a unique violation in pg_type): projections that start
+		// together, in one process or several, take turns here.
+		if _, err := tx.Tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock($1)", ddlLockKey); err != nil {
+			return checkpoint{}, fmt.Errorf("projection %s: locking to create its tables: %w", p.def.Name, err)
+		}
+	}
 	for _, q := range []string{
 		"CREATE TABLE IF NOT EXISTS " + checkpointTable + " (name TEXT PRIMARY KEY, position BIGINT NOT NULL, generation BIGINT NOT NULL, updated_at BIGINT NOT NULL)",
 		"CREATE TABLE IF NOT EXISTS " + parkedTable + " (name TEXT NOT NULL, position BIGINT NOT NULL, stream TEXT NOT NULL, version BIGINT NOT NULL, type TEXT NOT NULL, data " + p.dialect.Blob() + ", error TEXT NOT NULL, parked_at BIGINT NOT NULL, PRIMARY KEY (name, position))",

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"database/sql"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -41,7 +40,7 @@ func crashChild() {
 		os.Exit(3)
 	}
 	s := eventstore.New(b, nil)
-	db, err := sql.Open("sqlite3", sqltest.SQLiteDSN(filepath.Join(dir, "read.db")))
+	db, err := sqltest.OpenSQLite(filepath.Join(dir, "read.db"))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "child: open db:", err)
 		os.Exit(3)
@@ -149,7 +148,7 @@ func verifyCrash(t *testing.T, dir string, cycle int, acked eventstore.Position,
 	}
 	s := eventstore.New(b, nil)
 	defer s.Close()
-	db, err := sql.Open("sqlite3", sqltest.SQLiteDSN(filepath.Join(dir, "read.db")))
+	db, err := sqltest.OpenSQLite(filepath.Join(dir, "read.db"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -250,6 +250,8 @@ func (p *Projector) follow(ctx context.Context, cp checkpoint) error {
 			case d = <-deliveries:
 			case err := <-subErr:
 				return err
+			case <-ctx.Done():
+				return ctx.Err() // the subscriber may have stopped without a word
 			case <-wake:
 				if err := b.flush(ctx); err != nil {
 					return err

@@ -366,8 +366,12 @@ func TestManyProjectionsInOneProcess(t *testing.T) {
 		done := make(chan error, 1)
 		go func() { done <- projection.RunAll(ctx, ps...) }()
 		for _, p := range ps {
-			if err := p.WaitFor(context.Background(), last); err != nil {
-				t.Fatal(err)
+			wctx, wcancel := context.WithTimeout(context.Background(), time.Minute)
+			err := p.WaitFor(wctx, last)
+			wcancel()
+			if err != nil {
+				cancel()
+				t.Fatalf("%v (RunAll: %v)", err, <-done)
 			}
 		}
 		cancel()

@@ -34,11 +34,16 @@ func Projection(ctx context.Context, open Open, dir, scenario string, events, st
 		return Result{}, err
 	}
 	defer func() { err = errors.Join(err, os.RemoveAll(tmp)) }()
-	db, err := sql.Open("sqlite3", "file:"+filepath.Join(tmp, "read.db")+"?_txlock=immediate&_pragma=busy_timeout(20000)&_pragma=journal_mode(wal)&_pragma=synchronous(normal)")
+	db, err := sql.Open("sqlite3", "file:"+filepath.Join(tmp, "read.db")+"?_txlock=immediate&_pragma=busy_timeout(20000)&_pragma=synchronous(normal)")
 	if err != nil {
 		return Result{}, err
 	}
 	defer db.Close()
+	// WAL mode once, before connections open concurrently (switching it
+	// needs the file to itself).
+	if _, err := db.ExecContext(ctx, "PRAGMA journal_mode=wal"); err != nil {
+		return Result{}, err
+	}
 	r = Result{Scenario: scenario, Events: events, Ops: 1}
 	var start time.Time
 	switch scenario {

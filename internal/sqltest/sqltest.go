@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -20,18 +21,34 @@ import (
 // EnvPostgres names the variable holding a PostgreSQL connection string.
 const EnvPostgres = "FJORD_TEST_POSTGRES"
 
-// SQLiteDSN returns the DSN of a SQLite database file at path, in WAL mode,
-// with immediate transactions and a busy timeout so that several
-// connections can write in turn.
+// SQLiteDSN returns the DSN of a SQLite database file at path, with
+// immediate transactions and a busy timeout so that several connections can
+// write in turn. Open puts the file in WAL mode.
 func SQLiteDSN(path string) string {
-	return "file:" + path + "?_txlock=immediate&_pragma=busy_timeout(20000)&_pragma=journal_mode(wal)&_pragma=synchronous(normal)"
+	return "file:" + path + "?_txlock=immediate&_pragma=busy_timeout(20000)&_pragma=synchronous(normal)"
+}
+
+// OpenSQLite opens the SQLite database at path and puts it in WAL mode
+// once, before any other connection exists: switching the journal mode
+// needs the file to itself, and connections that switch it as they open
+// fail with "database is locked" when they open together.
+func OpenSQLite(path string) (*sql.DB, error) {
+	db, err := sql.Open("sqlite3", SQLiteDSN(path))
+	if err != nil {
+		return nil, err
+	}
+	if _, err := db.Exec("PRAGMA journal_mode=wal"); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("sqlite %s: WAL mode: %w", path, err)
+	}
+	return db, nil
 }
 
 // SQLite opens a new SQLite database in a temporary directory, closed at
 // cleanup.
 func SQLite(t testing.TB) *sql.DB {
 	t.Helper()
-	db, err := sql.Open("sqlite3", SQLiteDSN(filepath.Join(t.TempDir(), "read.db")))
+	db, err := OpenSQLite(filepath.Join(t.TempDir(), "read.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
