@@ -14,7 +14,8 @@
 // events table whose primary key is the global position, with unique
 // indexes on (stream, version) and on the event ID, and indexes on
 // (category, position) and (type, position) for filtered reads of $all. The
-// category is a column, computed when the event is written; the function
+// category is a column, computed when the event is written. Stream,
+// category and type compare byte by byte (COLLATE "C"). The function
 // check_head serves optimistic commits (below). Open creates
 // and upgrades the schema with the embedded, versioned migrations
 // (migrations/NNN_*.sql) in one transaction under an advisory lock, and
