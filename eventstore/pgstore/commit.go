@@ -88,6 +88,12 @@ const maxInFlight = 2
 // transaction lost a race before it fails.
 const maxRaces = 100
 
+// soloAfter is how long a committer commits locked after it saw another
+// node's commit, before it commits optimistically again: optimistic
+// transactions of several nodes at once mostly fail their head check, and
+// sometimes deadlock (which PostgreSQL breaks after deadlock_timeout).
+const soloAfter = time.Second
+
 // committer is the state of the commit loop, owned by its goroutine.
 type committer struct {
 	s        *Store
@@ -96,8 +102,9 @@ type committer struct {
 	pending  []*request // taken, waiting for their streams' commits to end, or retried
 	head     uint64     // the last position this committer knows committed
 	time     time.Time  // the time of that commit, or later
-	solo     bool       // no other node committed since this one's last commit
-	slots    int        // transactions started with a slot
+	solo     bool       // no other node committed for soloAfter: commit optimistically
+	foreign  time.Time  // when it last saw another node's commit
+	failed   bool       // the last transaction that ended failed
 }
 
 // flight is a group whose commit transaction is in progress.
@@ -107,6 +114,7 @@ type flight struct {
 	streams map[string]bool
 	last    uint64 // the last position it writes
 	slot    int64  // key of the advisory lock it holds while it runs, or 0
+	prev    int64  // key of the slot it waits for before its head check, or 0
 	time    time.Time
 	done    chan struct{} // closed when err is set
 	err     error
@@ -162,6 +170,21 @@ func (s *Store) commitLoop(ctx context.Context) {
 		}
 		c.start(group)
 	}
+}
+
+// freeSlot returns a slot key that no transaction in progress holds or
+// will wait for.
+func (c *committer) freeSlot() int64 {
+	for _, k := range c.s.slotKeys {
+		used := false
+		for _, f := range c.inflight {
+			used = used || k == f.slot || k == f.prev
+		}
+		if !used {
+			return k
+		}
+	}
+	panic("pgstore: no free commit slot") // there are 2*maxInFlight-1 of them
 }
 
 func (c *committer) depth() int {
@@ -284,11 +307,10 @@ func (c *committer) start(group []*request) {
 	// free, so that the two commit in the order they were decided.
 	var slot, prev int64
 	if !locked {
-		c.slots++
-		slot = s.slotKeys[c.slots%len(s.slotKeys)]
 		if n := len(c.inflight); n > 0 {
 			prev = c.inflight[n-1].slot
 		}
+		slot = c.freeSlot()
 	}
 	st, err := s.readState(c.ctx, pc.Conn(), group, locked, slot)
 	if err != nil {
@@ -303,12 +325,11 @@ func (c *committer) start(group []*request) {
 	if n := len(c.inflight); n > 0 {
 		known = c.inflight[n-1].last
 		st.time = later(st.time, c.inflight[n-1].time)
-	} else {
-		c.solo = st.head == c.head
 	}
-	if st.head > known {
-		c.solo = false // another node committed
+	if st.head > known || (len(c.inflight) == 0 && st.head != c.head) {
+		c.foreign = time.Now() // another node committed
 	}
+	c.solo = time.Since(c.foreign) >= soloAfter
 	if !locked {
 		st.head = max(st.head, known)
 	}
@@ -321,7 +342,7 @@ func (c *committer) start(group []*request) {
 		c.answer(group, outs, nil)
 		return
 	}
-	f := &flight{group: group, outs: outs, streams: map[string]bool{}, last: st.head, slot: slot, time: st.time, done: make(chan struct{})}
+	f := &flight{group: group, outs: outs, streams: map[string]bool{}, last: st.head, slot: slot, prev: prev, time: st.time, done: make(chan struct{})}
 	for _, r := range group {
 		for _, a := range r.batch.Appends {
 			f.streams[a.Stream] = true
@@ -392,7 +413,13 @@ func (c *committer) finishOldest() {
 	var re *retryError
 	switch {
 	case errors.As(f.err, &re):
+		if !c.failed {
+			// Another node's commit came first (or, after a failure of
+			// this node's transaction, the failure: the next is not a race).
+			c.foreign = time.Now()
+		}
 		c.solo = false
+		c.failed = true
 		var again []*request
 		for _, r := range f.group {
 			if r.races++; r.races > maxRaces {
@@ -403,8 +430,10 @@ func (c *committer) finishOldest() {
 		}
 		c.pending = append(again, c.pending...)
 	case f.err != nil:
+		c.failed = true
 		c.answer(f.group, nil, f.err)
 	default:
+		c.failed = false
 		c.head, c.time = f.last, f.time
 		c.s.advance(f.last)
 		c.answer(f.group, f.outs, nil)

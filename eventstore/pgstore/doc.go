@@ -50,8 +50,8 @@
 //   - Locked, while other nodes commit too: it takes the commit lock before
 //     it reads the head. So the commit transactions of all nodes run one
 //     at a time, and each reads the head its predecessor committed.
-//   - Optimistic, while the node commits alone (it saw no other node's
-//     commit since its own last one): it reads without the commit lock,
+//   - Optimistic, while the node commits alone (it has seen no other
+//     node's commit for a second): it reads without the commit lock,
 //     writes its rows after the head it read, and only then calls
 //     check_head, which takes the commit lock without waiting and fails
 //     the transaction (SQLSTATE FJ001) unless the last committed row is at
@@ -76,8 +76,10 @@
 // A transaction that fails (a race: the check, a unique violation, a
 // deadlock PostgreSQL broke) writes nothing and leaves no hole, because
 // nothing was taken from a sequence; its requests are decided and written
-// again, locked, and the committer becomes optimistic again once it sees
-// no other node's commit. Head is max(position), and every record at or
+// again, locked. Optimistic transactions of several nodes at once would
+// mostly fail their check, and could deadlock (PostgreSQL breaks the cycle
+// after deadlock_timeout, and the loser is retried): so a node that sees
+// another node's commit commits locked for the next second. Head is max(position), and every record at or
 // below it is readable.
 //
 // # Waking subscribers

@@ -60,10 +60,10 @@ type Store struct {
 	sql  statements
 	key  int64 // advisory lock key of the commit path
 	// slotKeys are advisory lock keys of this Store alone, which its
-	// concurrent commit transactions hold to commit in order. There is one
-	// more than may be in flight: a transaction waits for the slot of the
-	// one before it, which no later transaction may take meanwhile.
-	slotKeys [maxInFlight + 1]int64
+	// concurrent commit transactions hold to commit in order: each of the
+	// (at most maxInFlight-1) transactions in progress holds one and waits
+	// for another, so a new one needs a third.
+	slotKeys [2*maxInFlight - 1]int64
 	notify   string // notification channel
 
 	queue   chan *request // Commit → committer
