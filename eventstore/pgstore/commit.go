@@ -155,6 +155,9 @@ func (s *Store) commitLoop(ctx context.Context) {
 				c.finishOldest()
 				continue
 			}
+			if !first.state.CompareAndSwap(queued, taken) {
+				continue // abandoned by its caller
+			}
 			c.pending = append(c.pending, first)
 		} else if len(c.inflight) >= c.depth() {
 			<-c.inflight[0].done
