@@ -16,8 +16,8 @@
 // (category, position) and (type, position) for filtered reads of $all. The
 // category is a column, computed when the event is written. Stream,
 // category and type compare byte by byte (COLLATE "C"). The function
-// check_head serves optimistic commits (below). Open creates
-// and upgrades the schema with the embedded, versioned migrations
+// check_head serves optimistic commits (below). Open creates and upgrades
+// the schema with the embedded, versioned migrations
 // (migrations/NNN_*.sql) in one transaction under an advisory lock, and
 // records each applied version in the schema's migrations table; a schema
 // newer than this build is a *VersionError naming both versions.
@@ -52,7 +52,8 @@
 //     at a time, and each reads the head its predecessor committed.
 //   - Optimistic, while the node commits alone (it has seen no other
 //     node's commit for a second): it reads without the commit lock,
-//     writes its rows after the head it read, and only then calls
+//     writes its rows after the head it read (or after the rows of its
+//     own transaction still in progress), and only then calls
 //     check_head, which takes the commit lock without waiting and fails
 //     the transaction (SQLSTATE FJ001) unless the last committed row is at
 //     first-1. While one group's transaction commits, the committer
@@ -60,8 +61,9 @@
 //     connection, after the first group's rows), so row writing, the
 //     expensive part, overlaps the previous commit; the next transaction
 //     waits for an advisory lock the previous one holds (its "slot")
-//     before its check, so they commit in order. A request touching a
-//     stream of the transaction in progress waits for the next group.
+//     before its check, so they commit in order. At most two transactions
+//     of a node are in progress, and a request touching a stream of the
+//     one in progress waits for the next group.
 //
 // Either way, rows at positions first…last commit only if, under the
 // commit lock, every position before first is committed: a row someone
@@ -79,8 +81,12 @@
 // again, locked. Optimistic transactions of several nodes at once would
 // mostly fail their check, and could deadlock (PostgreSQL breaks the cycle
 // after deadlock_timeout, and the loser is retried): so a node that sees
-// another node's commit commits locked for the next second. Head is max(position), and every record at or
-// below it is readable.
+// another node's commit commits locked for the next second. Head is
+// max(position), and every record at or below it is readable.
+//
+// Nodes of an older build (schema version 1, every commit locked) keep the
+// same invariant and may run beside newer ones during a rolling upgrade;
+// once the schema is migrated, older builds refuse to open it.
 //
 // # Waking subscribers
 //
