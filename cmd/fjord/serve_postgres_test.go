@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -309,5 +310,16 @@ func (s *nodeSubscriber) run(ctx context.Context, st *eventstore.Store) {
 	}
 	if s.err == nil {
 		s.err = errors.New("subscription ended before the Done event")
+	}
+}
+
+// TestServePostgresUnreachable: serve --postgres names the schema and says
+// the database is unreachable, without listening.
+func TestServePostgresUnreachable(t *testing.T) {
+	h := newHarness(t)
+	_, errOut, err := h.run("", "serve", "--listen", "127.0.0.1:0",
+		"--postgres", "postgres://postgres@127.0.0.1:1/test?sslmode=disable&connect_timeout=5", "--schema", "orders")
+	if err == nil || !strings.Contains(errOut, `PostgreSQL schema "orders"`) || !strings.Contains(errOut, "unreachable") {
+		t.Errorf("serve on an unreachable database: err %v, stderr %q", err, errOut)
 	}
 }
