@@ -23,13 +23,18 @@ type app struct {
 	dataDir        string // --data
 	serverURL      string // --server: work on a served store instead of dataDir
 	token          string // --token: bearer token for --server
+	postgres       string // --postgres (serve): work on PostgreSQL instead of dataDir
+	schema         string // --schema: the PostgreSQL schema
 	// listen opens the server's listener; nil means net.Listen.
 	listen func(network, address string) (net.Listener, error)
 }
 
-// openStore opens the store in the --data directory, or connects to the
-// one served at --server.
+// openStore opens the store in the --data directory, or the one in
+// PostgreSQL at --postgres, or connects to the one served at --server.
 func (a *app) openStore() (*eventstore.Store, error) {
+	if a.postgres != "" {
+		return a.openPostgresStore()
+	}
 	if a.serverURL != "" {
 		s, err := openRemote(a.serverURL, a.token)
 		if err != nil {

@@ -32,9 +32,14 @@ and unencrypted HTTP/2; GET /v1/subscribe streams Server-Sent Events;
 GET /healthz and GET /readyz report health.
 ` + securityHelp + `
 Off loopback, serve refuses to start without TLS and an auth file, unless
---insecure is given.`,
+--insecure is given.
+
+With --postgres (env FJORD_POSTGRES) the store is in that PostgreSQL
+database, in --schema, instead of --data; several servers may serve one
+schema, and they share one gapless event log.`,
 		Example: `  fjord serve
   fjord serve --listen 127.0.0.1:9000 --data /var/lib/fjord
+  fjord serve --postgres postgres://app@db/app --schema orders
   curl -s localhost:7717/fjord.eventstore.v1.EventStoreService/Head -H 'Content-Type: application/json' -d '{}'`,
 		Args: argsBetween(0, 0, ""),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -50,6 +55,7 @@ Off loopback, serve refuses to start without TLS and an auth file, unless
 	fl.BoolVar(&f.insecure, "insecure", false, "allow listening on a non-loopback address without TLS or authentication")
 	fl.StringVar(&f.logFormat, "log-format", "text", "log format on standard error: text or json")
 	f.security.register(fl, a.getenv)
+	addPostgresFlags(fl, a)
 	return cmd
 }
 
@@ -81,7 +87,7 @@ func (a *app) runServe(cmd *cobra.Command, f serveFlags) (err error) {
 		if cerr := st.Close(); cerr != nil {
 			err = errors.Join(err, fmt.Errorf("closing the event store: %w", cerr))
 		}
-		logger.Info("event store closed", "data", a.dataDir)
+		logger.Info("event store closed", a.storeAttrs()...)
 	}()
 	listen := a.listen
 	if listen == nil {
@@ -91,7 +97,7 @@ func (a *app) runServe(cmd *cobra.Command, f serveFlags) (err error) {
 	if err != nil {
 		return err
 	}
-	logger.Info("serving the event store", "addr", ln.Addr().String(), "data", a.dataDir)
+	logger.Info("serving the event store", append([]any{"addr", ln.Addr().String()}, a.storeAttrs()...)...)
 	sopts.Logger = logger
 	srv, err := newServer(st, sopts)
 	if err != nil {

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/fjord-data/fjord/eventstore/driver"
 )
@@ -16,6 +18,8 @@ import (
 // A request is one Commit call waiting for the committer.
 type request struct {
 	batch *driver.Batch
+	races int // how many of its transactions lost a race; the committer's
+
 	state atomic.Int32 // queued, taken (by the committer) or abandoned (by the caller)
 	done  chan outcome // buffered; the committer sends once, after taking
 }
@@ -76,34 +80,181 @@ func (s *Store) Commit(ctx context.Context, b *driver.Batch) (driver.Committed, 
 	}
 }
 
+// maxInFlight is how many commit transactions of one Store may be in
+// progress at once while no other node commits.
+const maxInFlight = 2
+
+// maxRaces is how many times a request is written again after its
+// transaction lost a race before it fails.
+const maxRaces = 100
+
+// soloAfter is how long a committer commits locked after it saw another
+// node's commit, before it commits optimistically again: optimistic
+// transactions of several nodes at once mostly fail their head check, and
+// sometimes deadlock (which PostgreSQL breaks after deadlock_timeout).
+const soloAfter = time.Second
+
+// committer is the state of the commit loop, owned by its goroutine.
+type committer struct {
+	s        *Store
+	ctx      context.Context
+	inflight []*flight  // oldest first
+	pending  []*request // taken, waiting for their streams' commits to end, or retried
+	head     uint64     // the last position this committer knows committed
+	time     time.Time  // the time of that commit, or later
+	solo     bool       // no other node committed for soloAfter: commit optimistically
+	foreign  time.Time  // when it last saw another node's commit
+	failed   bool       // the last transaction that ended failed
+}
+
+// flight is a group whose commit transaction is in progress.
+type flight struct {
+	group   []*request
+	outs    []outcome
+	streams map[string]bool
+	last    uint64 // the last position it writes
+	slot    int64  // key of the advisory lock it holds while it runs, or 0
+	prev    int64  // key of the slot it waits for before its head check, or 0
+	time    time.Time
+	done    chan struct{} // closed when err is set
+	err     error
+}
+
 // commitLoop is the committer: it takes the queued requests, as many as fit
 // in MaxGroupEvents, and commits them in one transaction, until Close.
+// While one group's transaction commits, it already reads and decides the
+// next group, whose transaction writes its rows beside it and then waits
+// for the commit lock (see the package doc).
 func (s *Store) commitLoop(ctx context.Context) {
 	defer s.wg.Done()
 	defer close(s.stopped)
+	c := &committer{s: s, ctx: ctx, head: s.head.Load()}
 	for {
-		var first *request
-		select {
-		case first = <-s.queue:
-		case <-s.stop:
-			s.failQueued()
-			return
-		}
-		var group []*request
-		events := 0
-		for r := first; r != nil; r = s.next() {
-			if !r.state.CompareAndSwap(queued, taken) {
+		if len(c.pending) == 0 {
+			var first *request
+			switch {
+			case len(c.inflight) == 0:
+				select {
+				case first = <-s.queue:
+				case <-s.stop:
+					c.stop()
+					return
+				}
+			case len(c.inflight) < c.depth():
+				select {
+				case first = <-s.queue:
+				case <-c.inflight[0].done:
+					c.finishOldest()
+					continue
+				case <-s.stop:
+					c.stop()
+					return
+				}
+			default:
+				<-c.inflight[0].done
+				c.finishOldest()
+				continue
+			}
+			if !first.state.CompareAndSwap(queued, taken) {
 				continue // abandoned by its caller
 			}
-			group = append(group, r)
-			if events += batchEvents(r.batch); events >= s.opts.MaxGroupEvents {
-				break
-			}
+			c.pending = append(c.pending, first)
+		} else if len(c.inflight) >= c.depth() {
+			<-c.inflight[0].done
+			c.finishOldest()
+			continue
 		}
-		if len(group) > 0 {
-			s.commitGroup(ctx, group)
+		group := c.collect()
+		if len(group) == 0 {
+			// Every request waits for a stream of a transaction in progress.
+			<-c.inflight[0].done
+			c.finishOldest()
+			continue
+		}
+		c.start(group)
+	}
+}
+
+// freeSlot returns a slot key that no transaction in progress holds or
+// will wait for.
+func (c *committer) freeSlot() int64 {
+	for _, k := range c.s.slotKeys {
+		used := false
+		for _, f := range c.inflight {
+			used = used || k == f.slot || k == f.prev
+		}
+		if !used {
+			return k
 		}
 	}
+	panic("pgstore: no free commit slot") // there are 2*maxInFlight-1 of them
+}
+
+func (c *committer) depth() int {
+	if c.solo {
+		return maxInFlight
+	}
+	return 1
+}
+
+// stop ends the committer: the transactions in progress end and are
+// answered, and the requests not yet written get ErrClosed.
+func (c *committer) stop() {
+	for len(c.inflight) > 0 {
+		<-c.inflight[0].done
+		c.finishOldest()
+	}
+	for _, r := range c.pending {
+		r.done <- outcome{err: driver.ErrClosed}
+	}
+	c.pending = nil
+	c.s.failQueued()
+}
+
+// collect forms the next group: the pending requests first, then the
+// queued ones, as many as fit in MaxGroupEvents. A request that touches a
+// stream of a transaction in progress stays pending: its expected version
+// depends on that transaction's outcome.
+func (c *committer) collect() []*request {
+	busy := map[string]bool{}
+	for _, f := range c.inflight {
+		for st := range f.streams {
+			busy[st] = true
+		}
+	}
+	var group, wait []*request
+	events := 0
+	full := false
+	consider := func(r *request) {
+		if full {
+			wait = append(wait, r)
+			return
+		}
+		for _, a := range r.batch.Appends {
+			if busy[a.Stream] {
+				wait = append(wait, r)
+				return
+			}
+		}
+		group = append(group, r)
+		if events += batchEvents(r.batch); events >= c.s.opts.MaxGroupEvents {
+			full = true
+		}
+	}
+	for _, r := range c.pending {
+		consider(r)
+	}
+	for !full {
+		r := c.s.next()
+		if r == nil {
+			break
+		}
+		if r.state.CompareAndSwap(queued, taken) {
+			consider(r)
+		}
+	}
+	c.pending = wait
+	return group
 }
 
 // next returns the next queued request without waiting, or nil.
@@ -132,10 +283,167 @@ func batchEvents(b *driver.Batch) int {
 	return n
 }
 
-// commitGroup commits a group of requests in one transaction and answers
-// each.
-func (s *Store) commitGroup(ctx context.Context, group []*request) {
-	outs, err := s.commitTx(ctx, group)
+// start reads the state the group depends on, decides each request, and
+// starts the group's transaction; a group that writes nothing is answered
+// at once. There are two ways to commit (see the package doc):
+//
+//   - locked, while other nodes commit too: the transaction takes the
+//     commit lock first, then reads the head, the streams' versions and
+//     the event IDs, and writes the rows at head+1…;
+//   - optimistic, while this node commits alone: the transaction reads the
+//     state without the commit lock and writes its rows after the head it
+//     read, or after the rows of this node's transaction still in progress;
+//     only then does it take the commit lock, without waiting for it, and
+//     check_head fails it (a race, retried) unless the last committed row
+//     is just before its first. So the next group's rows are written while
+//     the previous group commits.
+func (c *committer) start(group []*request) {
+	s := c.s
+	pc, err := s.pool.Acquire(c.ctx)
+	if err != nil {
+		c.answer(group, nil, fmt.Errorf("pgstore: commit: %w", describe(err)))
+		return
+	}
+	locked := !c.solo
+	// An optimistic transaction holds the lock of its slot from its start;
+	// the one started after it checks the head only once that slot is
+	// free, so that the two commit in the order they were decided.
+	var slot, prev int64
+	if !locked {
+		if n := len(c.inflight); n > 0 {
+			prev = c.inflight[n-1].slot
+		}
+		slot = c.freeSlot()
+	}
+	st, err := s.readState(c.ctx, pc.Conn(), group, locked, slot)
+	if err != nil {
+		abort(pc.Conn())
+		pc.Release()
+		c.answer(group, nil, fmt.Errorf("pgstore: commit: %w", describe(err)))
+		return
+	}
+	// The head this group follows: the database's, or that of this node's
+	// transaction in progress, which the database does not show yet.
+	known := c.head
+	if n := len(c.inflight); n > 0 {
+		known = c.inflight[n-1].last
+		st.time = later(st.time, c.inflight[n-1].time)
+	}
+	if st.head > known || (len(c.inflight) == 0 && st.head != c.head) {
+		c.foreign = time.Now() // another node committed
+	}
+	c.solo = time.Since(c.foreign) >= soloAfter
+	if !locked {
+		st.head = max(st.head, known)
+	}
+	st.time = later(st.time, c.time)
+	first := st.head + 1
+	outs, rows := st.decide(group)
+	if rows.n == 0 {
+		abort(pc.Conn())
+		pc.Release()
+		c.answer(group, outs, nil)
+		return
+	}
+	f := &flight{group: group, outs: outs, streams: map[string]bool{}, last: st.head, slot: slot, prev: prev, time: st.time, done: make(chan struct{})}
+	for _, r := range group {
+		for _, a := range r.batch.Appends {
+			f.streams[a.Stream] = true
+		}
+	}
+	b := &pgx.Batch{}
+	b.Queue(s.sql.insert, rows.positions, rows.streams, rows.versions, rows.categories, rows.ids, rows.types,
+		rows.contentTypes, rows.data, rows.metadata, rows.correlations, rows.causations, st.time)
+	if !locked {
+		if prev != 0 {
+			b.Queue(s.sql.lock, prev)
+		}
+		b.Queue(s.sql.checkHead, s.key, int64(first), st.time)
+	}
+	b.Queue("SELECT pg_notify($1, $2)", s.notify, strconv.FormatUint(st.head, 10))
+	b.Queue("COMMIT")
+	c.inflight = append(c.inflight, f)
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer close(f.done)
+		defer pc.Release()
+		f.err = s.write(c.ctx, pc, b)
+	}()
+}
+
+// write runs a group's transaction.
+func (s *Store) write(ctx context.Context, pc *pgxpool.Conn, b *pgx.Batch) error {
+	conn := pc.Conn()
+	if s.beforeCommit != nil {
+		if err := s.beforeCommit(ctx, conn); err != nil {
+			abort(conn)
+			return fmt.Errorf("pgstore: commit: %w", err)
+		}
+	}
+	if err := execBatch(ctx, conn, b); err != nil {
+		abort(conn)
+		if errRetry(err) {
+			return &retryError{err}
+		}
+		return commitError(err, true)
+	}
+	return nil
+}
+
+// retryError is a group's transaction that failed because it ran beside
+// another one (another node's, or the same node's that failed): nothing
+// was written, and the group is decided and written again.
+type retryError struct{ err error }
+
+func (e *retryError) Error() string { return "pgstore: commit raced another: " + e.err.Error() }
+func (e *retryError) Unwrap() error { return e.err }
+
+// errRetry reports whether err means the transaction lost a race and
+// wrote nothing: the head moved (the check's SQLSTATE FJ001), a row that
+// another transaction committed first (a unique violation) or a deadlock
+// between two nodes' transactions, which PostgreSQL breaks.
+func errRetry(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (pe.Code == "FJ001" || pe.Code == "23505" || pe.Code == "40P01")
+}
+
+// finishOldest answers the oldest transaction in progress, which has
+// ended, or queues its requests again when it lost a race.
+func (c *committer) finishOldest() {
+	f := c.inflight[0]
+	c.inflight = c.inflight[1:]
+	var re *retryError
+	switch {
+	case errors.As(f.err, &re):
+		if !c.failed {
+			// Another node's commit came first (or, after a failure of
+			// this node's transaction, the failure: the next is not a race).
+			c.foreign = time.Now()
+		}
+		c.solo = false
+		c.failed = true
+		var again []*request
+		for _, r := range f.group {
+			if r.races++; r.races > maxRaces {
+				r.done <- outcome{err: fmt.Errorf("pgstore: commit: gave up after %d races: %w", maxRaces, re.err)}
+			} else {
+				again = append(again, r)
+			}
+		}
+		c.pending = append(again, c.pending...)
+	case f.err != nil:
+		c.failed = true
+		c.answer(f.group, nil, f.err)
+	default:
+		c.failed = false
+		c.head, c.time = f.last, f.time
+		c.s.advance(f.last)
+		c.answer(f.group, f.outs, nil)
+	}
+}
+
+func (c *committer) answer(group []*request, outs []outcome, err error) {
 	for i, r := range group {
 		if err != nil {
 			r.done <- outcome{err: err}
@@ -145,49 +453,11 @@ func (s *Store) commitGroup(ctx context.Context, group []*request) {
 	}
 }
 
-// commitTx is one commit transaction. Under the commit lock it reads the
-// head, the versions of the group's streams and the earlier records of the
-// group's event IDs; decides each request in Go (duplicate, idempotency
-// error, conflict, or written at the next positions); and writes all the
-// new rows with one INSERT. A request that fails its checks does not fail
-// the others. A returned error applies to the whole group.
-func (s *Store) commitTx(ctx context.Context, group []*request) ([]outcome, error) {
-	pc, err := s.pool.Acquire(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("pgstore: commit: %w", describe(err))
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
 	}
-	defer pc.Release()
-	conn := pc.Conn()
-	st, err := s.readState(ctx, conn, group)
-	if err != nil {
-		abort(conn)
-		return nil, fmt.Errorf("pgstore: commit: %w", describe(err))
-	}
-	outs, rows := st.decide(group)
-	if rows.n == 0 {
-		if _, err := conn.Exec(ctx, "ROLLBACK"); err != nil {
-			abort(conn)
-			return nil, fmt.Errorf("pgstore: commit: %w", describe(err))
-		}
-		return outs, nil
-	}
-	if s.beforeCommit != nil {
-		if err := s.beforeCommit(ctx, conn); err != nil {
-			abort(conn)
-			return nil, fmt.Errorf("pgstore: commit: %w", err)
-		}
-	}
-	b := &pgx.Batch{}
-	b.Queue(s.sql.insert, rows.positions, rows.streams, rows.versions, rows.categories, rows.ids, rows.types,
-		rows.contentTypes, rows.data, rows.metadata, rows.correlations, rows.causations, st.time)
-	b.Queue("SELECT pg_notify($1, $2)", s.notify, strconv.FormatUint(st.head, 10))
-	b.Queue("COMMIT")
-	if err := execBatch(ctx, conn, b); err != nil {
-		abort(conn)
-		return nil, commitError(err, true)
-	}
-	s.advance(st.head)
-	return outs, nil
+	return a
 }
 
 // execBatch sends b and returns its first error.
@@ -217,7 +487,7 @@ func abort(conn *pgx.Conn) {
 	}
 }
 
-// state is what the committer knows under the commit lock, updated as it
+// state is what the committer knows of the database, updated as it
 // decides each request of the group.
 type state struct {
 	head     uint64
@@ -226,9 +496,10 @@ type state struct {
 	known    map[[16]byte]driver.Record // records of the group's event IDs, committed or decided
 }
 
-// readState begins the transaction, takes the commit lock and reads the
-// state, in one round trip.
-func (s *Store) readState(ctx context.Context, conn *pgx.Conn, group []*request) (*state, error) {
+// readState begins the group's transaction, takes the commit lock when
+// locked, or else the lock of its slot, and reads the head, the versions of
+// the group's streams and the records of its event IDs, in one round trip.
+func (s *Store) readState(ctx context.Context, conn *pgx.Conn, group []*request, locked bool, slot int64) (*state, error) {
 	var streams []string
 	var ids [][16]byte
 	seen := map[string]bool{}
@@ -247,7 +518,11 @@ func (s *Store) readState(ctx context.Context, conn *pgx.Conn, group []*request)
 	}
 	b := &pgx.Batch{}
 	b.Queue("BEGIN")
-	b.Queue(s.sql.lock, s.key)
+	if locked {
+		b.Queue(s.sql.lock, s.key)
+	} else {
+		b.Queue(s.sql.lock, slot)
+	}
 	b.Queue(s.sql.lastRow)
 	b.Queue(s.sql.streamVersions, streams)
 	if len(ids) > 0 {
@@ -300,10 +575,7 @@ func must(rows pgx.Rows, _ error) pgx.Rows { return rows }
 // committed alone after the ones before it, and collects the rows to write.
 func (st *state) decide(group []*request) ([]outcome, *rowSet) {
 	now := time.Now().UTC().Truncate(time.Microsecond)
-	if now.Before(st.time) {
-		now = st.time // commit times never go back, even across nodes' clocks
-	}
-	st.time = now
+	st.time = later(now, st.time) // commit times never go back, even across nodes' clocks
 	outs := make([]outcome, len(group))
 	rows := &rowSet{}
 	for i, r := range group {

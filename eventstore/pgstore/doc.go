@@ -14,8 +14,10 @@
 // events table whose primary key is the global position, with unique
 // indexes on (stream, version) and on the event ID, and indexes on
 // (category, position) and (type, position) for filtered reads of $all. The
-// category is a column, computed when the event is written. Open creates
-// and upgrades the schema with the embedded, versioned migrations
+// category is a column, computed when the event is written. Stream,
+// category and type compare byte by byte (COLLATE "C"). The function
+// check_head serves optimistic commits (below). Open creates and upgrades
+// the schema with the embedded, versioned migrations
 // (migrations/NNN_*.sql) in one transaction under an advisory lock, and
 // records each applied version in the schema's migrations table; a schema
 // newer than this build is a *VersionError naming both versions.
@@ -30,29 +32,61 @@
 //
 // Each Store has one committer goroutine. Commit queues the batch and
 // waits; the committer takes everything queued (up to MaxGroupEvents
-// events) and commits it as one transaction (group commit):
+// events) and commits it as one transaction (group commit). It reads, in
+// one round trip, the last row's position and time (the head), the version
+// of every stream the group touches and the group's event IDs (except
+// those the store generated, which cannot have committed); decides in Go
+// each request in turn, as if committed alone after the ones before it
+// (driver.MatchDuplicate gives a retry its original result, a failed
+// expected version fails that request only with a *driver.ConflictError,
+// the others get positions head+1… and versions); and writes all the
+// group's rows with a single INSERT … SELECT FROM unnest(arrays), notifies
+// the schema's channel with the new head and commits, in a second round
+// trip. One advisory lock per schema, the same on every node and held
+// until the transaction ends, is the commit lock; PostgreSQL releases a
+// transaction's locks only after its commit is visible to new snapshots.
+// A transaction commits in one of two ways:
 //
-//  1. one round trip: BEGIN; pg_advisory_xact_lock(key of the schema);
-//     read the last row's position and time (the head); read the version
-//     of every stream the group touches; look up the group's event IDs
-//     (except those the store generated, which cannot have committed);
-//  2. in Go, each request in turn, as if committed alone after the ones
-//     before it: driver.MatchDuplicate (a retry gets its original result),
-//     then the expected-version checks (a *driver.ConflictError fails that
-//     request only), then positions head+1… and versions;
-//  3. one round trip: a single INSERT … SELECT FROM unnest(arrays) of all
-//     the group's rows; pg_notify(channel, new head); COMMIT.
+//   - Locked, while other nodes commit too: it takes the commit lock before
+//     it reads the head. So the commit transactions of all nodes run one
+//     at a time, and each reads the head its predecessor committed.
+//   - Optimistic, while the node commits alone (it has seen no other
+//     node's commit for a second): it reads without the commit lock,
+//     writes its rows after the head it read (or after the rows of its
+//     own transaction still in progress), and only then calls
+//     check_head, which takes the commit lock without waiting and fails
+//     the transaction (SQLSTATE FJ001) unless the last committed row is at
+//     first-1. While one group's transaction commits, the committer
+//     already reads, decides and writes the next group (on a second
+//     connection, after the first group's rows), so row writing, the
+//     expensive part, overlaps the previous commit; the next transaction
+//     waits for an advisory lock the previous one holds (its "slot")
+//     before its check, so they commit in order. At most two transactions
+//     of a node are in progress, and a request touching a stream of the
+//     one in progress waits for the next group.
 //
-// The advisory lock is the same on every node and is held until the
-// transaction ends, and PostgreSQL releases a transaction's locks only
-// after its commit is visible to new snapshots. So the commit transactions
-// of all nodes run one at a time, each reads the head its predecessor
-// committed, and positions are assigned in commit order with no hole. A
-// reader whose snapshot shows a transaction's rows also shows every row of
-// the transactions before it, which became visible earlier: it cannot see
-// N+1 without N. A transaction that fails writes nothing and leaves no
-// hole, because nothing was taken from a sequence. Head is max(position),
-// and every record at or below it is readable.
+// Either way, rows at positions first…last commit only if, under the
+// commit lock, every position before first is committed: a row someone
+// else committed at one of them would have been a unique violation of the
+// primary key (writing it waits for a transaction in progress that has
+// it), and the locked path reads the head under the lock. So positions are
+// assigned in commit order with no hole. A reader whose snapshot shows a
+// transaction's rows also shows every row of the transactions before it,
+// which became visible earlier: it cannot see N+1 without N. The unique
+// (stream, version) and event-ID indexes likewise catch an optimistic
+// transaction whose streams or IDs another node wrote after it read them.
+// A transaction that fails (a race: the check, a unique violation, a
+// deadlock PostgreSQL broke) writes nothing and leaves no hole, because
+// nothing was taken from a sequence; its requests are decided and written
+// again, locked. Optimistic transactions of several nodes at once would
+// mostly fail their check, and could deadlock (PostgreSQL breaks the cycle
+// after deadlock_timeout, and the loser is retried): so a node that sees
+// another node's commit commits locked for the next second. Head is
+// max(position), and every record at or below it is readable.
+//
+// Nodes of an older build (schema version 1, every commit locked) keep the
+// same invariant and may run beside newer ones during a rolling upgrade;
+// once the schema is migrated, older builds refuse to open it.
 //
 // # Waking subscribers
 //

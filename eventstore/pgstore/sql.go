@@ -4,7 +4,7 @@ package pgstore
 type statements struct {
 	head, streamInfo                         string
 	lock, lastRow, streamVersions, lookupIDs string
-	insert                                   string
+	insert, checkHead                        string
 	readAllFwd, readAllBwd                   string
 	readStreamFwd, readStreamBwd             string
 }
@@ -27,6 +27,7 @@ FROM unnest($1::text[]) AS s`,
 		insert: `INSERT INTO ` + ev + ` (position, stream, version, category, id, type, content_type, data, metadata, correlation_id, causation_id, time)
 SELECT u.*, $12::timestamptz FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::uuid[], $6::text[],
 	$7::bytea[], $8::bytea[], $9::bytea[], $10::bytea[], $11::bytea[]) AS u`,
+		checkHead:     "SELECT " + q + ".check_head($1, $2, $3)",
 		readAllFwd:    "SELECT " + columns + " FROM " + ev + " WHERE position >= $1 AND position <= $2",
 		readAllBwd:    "SELECT " + columns + " FROM " + ev + " WHERE position <= $1",
 		readStreamFwd: "SELECT " + columns + " FROM " + ev + " WHERE stream = $1 AND version >= $2 ORDER BY version LIMIT $3",

@@ -2,6 +2,8 @@ package pgstore
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"sync"
@@ -53,11 +55,16 @@ func (o *Options) withDefaults() Options {
 // Store is an event store backend on PostgreSQL. It is safe for concurrent
 // use. It implements driver.Backend and driver.Watcher.
 type Store struct {
-	pool   *pgxpool.Pool
-	opts   Options
-	sql    statements
-	key    int64  // advisory lock key of the commit path
-	notify string // notification channel
+	pool *pgxpool.Pool
+	opts Options
+	sql  statements
+	key  int64 // advisory lock key of the commit path
+	// slotKeys are advisory lock keys of this Store alone, which its
+	// concurrent commit transactions hold to commit in order: each of the
+	// (at most maxInFlight-1) transactions in progress holds one and waits
+	// for another, so a new one needs a third.
+	slotKeys [2*maxInFlight - 1]int64
+	notify   string // notification channel
 
 	queue   chan *request // Commit → committer
 	stop    chan struct{} // closed by Close: the committer drains and ends
@@ -103,6 +110,9 @@ func Open(ctx context.Context, pool *pgxpool.Pool, opts *Options) (*Store, error
 		pool: pool, opts: o, sql: newStatements(quote(o.Schema)),
 		key: lockKey(o.Schema, "commit"), notify: "fjord_" + o.Schema,
 		queue: make(chan *request, 4096), stop: make(chan struct{}), stopped: make(chan struct{}),
+	}
+	for i := range s.slotKeys {
+		s.slotKeys[i] = randomKey()
 	}
 	h, err := s.readHead(ctx, pool)
 	if err != nil {
@@ -213,4 +223,11 @@ func (s *Store) StreamInfo(ctx context.Context, stream string) (driver.StreamInf
 		return driver.StreamInfo{}, fmt.Errorf("pgstore: reading stream %q: %w", stream, describe(err))
 	}
 	return driver.StreamInfo{Version: uint64(version), Position: uint64(position), Created: created.UTC(), Updated: updated.UTC()}, nil
+}
+
+// randomKey returns a random advisory lock key, never 0.
+func randomKey() int64 {
+	var b [8]byte
+	rand.Read(b[:])
+	return int64(binary.LittleEndian.Uint64(b[:]) | 1)
 }
