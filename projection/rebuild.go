@@ -22,7 +22,9 @@ type RebuildInfo struct {
 // Rebuild replays the projection from the start of the log into shadow
 // tables (Setup runs under shadow names), catching up with the head while
 // the live read model keeps serving and, if Run is going, keeps being
-// updated. When the shadow tables have caught up, one transaction renames
+// updated. When the shadow tables have caught up (or the lag stops
+// shrinking because writers outpace the replay), one transaction applies
+// the rest up to the head it saw, renames
 // them over the live tables, drops the old ones and sets the checkpoint
 // to the shadow's; a running Run notices and resumes from there. Rebuild
 // may run beside Run, in this process or another. The error policy applies
@@ -38,15 +40,21 @@ func (p *Projector) Rebuild(ctx context.Context) (RebuildInfo, error) {
 	}
 	scp := checkpoint{generation: shadow.gen}
 	info := RebuildInfo{Generation: shadow.gen}
+	prevLag := ^eventstore.Position(0)
 	for {
 		head, err := p.store.Head(ctx)
 		if err != nil {
 			return info, err
 		}
-		if head-scp.position <= eventstore.Position(p.opts.MaxBatch) {
-			// Little left: apply it and swap in one transaction.
+		lag := head - scp.position
+		if lag <= eventstore.Position(p.opts.MaxBatch) || lag >= prevLag {
+			// Little left, or writers append faster than the replay
+			// catches up (the lag stopped shrinking): apply what is left
+			// up to this head and swap in one transaction; Run applies
+			// what comes after.
 			return p.swap(ctx, cp.generation, shadow, scp, head, info)
 		}
+		prevLag = lag
 		// Apply batches up to this head, then look again.
 		for scp.position < head {
 			events, upTo, err := p.readBatch(ctx, scp.position, head)
