@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"database/sql"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -23,14 +24,27 @@ import (
 )
 
 // The crash test runs a child process (this test binary, re-executed) that
-// appends deposits to a filestore and projects them into SQLite at the same
+// appends deposits to a filestore and projects them into SQLite (or
+// PostgreSQL, when FJORD_TEST_POSTGRES is set) at the same
 // time, printing each committed checkpoint; the parent kills it with
 // SIGKILL at a random point, then checks that the read model equals the
 // model folded directly from the events up to the stored checkpoint: no
 // event lost, none applied twice. The last check runs the projection to
 // the head. Set FJORD_CRASH_CYCLES for more than the default 10 cycles.
 
-const envCrashChild = "FJORD_PROJECTION_CRASH_DIR"
+const (
+	envCrashChild  = "FJORD_PROJECTION_CRASH_DIR"
+	envCrashSchema = "FJORD_PROJECTION_CRASH_SCHEMA" // set: the read model is in this PostgreSQL schema
+)
+
+// openReadModel opens the crash test's read model: SQLite in dir, or the
+// PostgreSQL schema when one is given.
+func openReadModel(dir, schema string) (*sql.DB, error) {
+	if schema != "" {
+		return sqltest.OpenPostgres(os.Getenv(sqltest.EnvPostgres), schema)
+	}
+	return sqltest.OpenSQLite(filepath.Join(dir, "read.db"))
+}
 
 func crashChild() {
 	dir := os.Getenv(envCrashChild)
@@ -40,7 +54,7 @@ func crashChild() {
 		os.Exit(3)
 	}
 	s := eventstore.New(b, nil)
-	db, err := sqltest.OpenSQLite(filepath.Join(dir, "read.db"))
+	db, err := openReadModel(dir, os.Getenv(envCrashSchema))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "child: open db:", err)
 		os.Exit(3)
@@ -89,6 +103,11 @@ func crashCycles(t *testing.T) int {
 }
 
 func TestCrashExactlyOnce(t *testing.T) {
+	t.Run("sqlite", func(t *testing.T) { testCrashExactlyOnce(t, "") })
+	t.Run("postgres", func(t *testing.T) { testCrashExactlyOnce(t, sqltest.PostgresSchema(t)) })
+}
+
+func testCrashExactlyOnce(t *testing.T, schema string) {
 	dir := t.TempDir()
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
@@ -96,18 +115,18 @@ func TestCrashExactlyOnce(t *testing.T) {
 	var acked eventstore.Position
 	for cycle := range crashCycles(t) {
 		killAfter := rng.IntN(60)
-		acked = max(acked, runCrashChild(t, dir, cycle, killAfter))
-		verifyCrash(t, dir, cycle, acked, false)
+		acked = max(acked, runCrashChild(t, dir, schema, cycle, killAfter))
+		verifyCrash(t, dir, schema, cycle, acked, false)
 	}
-	verifyCrash(t, dir, -1, acked, true)
+	verifyCrash(t, dir, schema, -1, acked, true)
 }
 
 // runCrashChild starts a child, kills it after killAfter commits and
 // returns the highest checkpoint it reported.
-func runCrashChild(t *testing.T, dir string, cycle, killAfter int) eventstore.Position {
+func runCrashChild(t *testing.T, dir, schema string, cycle, killAfter int) eventstore.Position {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashExactlyOnce$")
-	cmd.Env = append(os.Environ(), envCrashChild+"="+dir)
+	cmd.Env = append(os.Environ(), envCrashChild+"="+dir, envCrashSchema+"="+schema)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	stdout, err := cmd.StdoutPipe()
@@ -140,7 +159,7 @@ func runCrashChild(t *testing.T, dir string, cycle, killAfter int) eventstore.Po
 // verifyCrash reopens the store and the read model and compares the read
 // model with the events up to its checkpoint; with finish, it first runs
 // the projection to the head.
-func verifyCrash(t *testing.T, dir string, cycle int, acked eventstore.Position, finish bool) {
+func verifyCrash(t *testing.T, dir, schema string, cycle int, acked eventstore.Position, finish bool) {
 	t.Helper()
 	b, err := filestore.Open(filepath.Join(dir, "events"), nil)
 	if err != nil {
@@ -148,7 +167,7 @@ func verifyCrash(t *testing.T, dir string, cycle int, acked eventstore.Position,
 	}
 	s := eventstore.New(b, nil)
 	defer s.Close()
-	db, err := sqltest.OpenSQLite(filepath.Join(dir, "read.db"))
+	db, err := openReadModel(dir, schema)
 	if err != nil {
 		t.Fatal(err)
 	}

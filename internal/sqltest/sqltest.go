@@ -60,6 +60,19 @@ func SQLite(t testing.TB) *sql.DB {
 // skips the test when FJORD_TEST_POSTGRES is not set.
 func Postgres(t testing.TB) *sql.DB {
 	t.Helper()
+	schema := PostgresSchema(t)
+	db, err := OpenPostgres(os.Getenv(EnvPostgres), schema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// PostgresSchema creates a new schema, dropped at cleanup, and returns its
+// name, or skips the test when FJORD_TEST_POSTGRES is not set.
+func PostgresSchema(t testing.TB) string {
+	t.Helper()
 	dsn := os.Getenv(EnvPostgres)
 	if dsn == "" {
 		t.Skip(EnvPostgres + " is not set: skipping the PostgreSQL variant")
@@ -77,10 +90,18 @@ func Postgres(t testing.TB) *sql.DB {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { admin.ExecContext(context.Background(), "DROP SCHEMA IF EXISTS "+schema+" CASCADE") })
+	return schema
+}
+
+// OpenPostgres opens a pgx database/sql pool at dsn whose search path is
+// schema.
+func OpenPostgres(dsn, schema string) (*sql.DB, error) {
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("parsing %s: %w", EnvPostgres, err)
+	}
 	cfg.RuntimeParams["search_path"] = schema
-	db := stdlib.OpenDB(*cfg)
-	t.Cleanup(func() { db.Close() })
-	return db
+	return stdlib.OpenDB(*cfg), nil
 }
 
 // Each runs f as a subtest on SQLite and on PostgreSQL (skipped without
