@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/fjord-data/fjord/refdata"
+	"github.com/fjord-data/fjord/refdata/internal/bundletest"
 	"github.com/fjord-data/fjord/refdata/rollout"
 )
 
@@ -34,8 +35,8 @@ func BenchmarkCountryAlpha2(b *testing.B) {
 // two snapshots as fast as it can.
 func BenchmarkCountryAlpha2Swapping(b *testing.B) {
 	reg := refdata.NewRegistry(nil)
-	other, err := refdata.Validate(reg.Current(), nextBundle(b, reg.Current(), "2026.11.26.1", func(bu *refdata.Bundle) {
-		setRow(bu, refdata.DatasetColours, []string{"fjordblue", "#1d4e89"})
+	other, err := refdata.Validate(reg.Current(), bundletest.Next(b, reg.Current(), "2026.11.26.1", func(bu *refdata.Bundle) {
+		bundletest.SetRow(bu, refdata.DatasetColours, []string{"fjordblue", "#1d4e89"})
 	}, refdata.DatasetColours))
 	if err != nil {
 		b.Fatal(err)
@@ -91,12 +92,12 @@ func BenchmarkCountryByName(b *testing.B) {
 // signed bundle that replaces every dataset (about 400 kB).
 func BenchmarkApplyFullBundle(b *testing.B) {
 	base := refdata.Default()
-	key := testKey(1)
+	key := bundletest.Key(1)
 	pub := key.Public().(ed25519.PublicKey)
-	bundle := nextBundle(b, base, "2026.11.26.1", func(bu *refdata.Bundle) {
-		setRow(bu, refdata.DatasetColours, []string{"fjordblue", "#1d4e89"})
+	bundle := bundletest.Next(b, base, "2026.11.26.1", func(bu *refdata.Bundle) {
+		bundletest.SetRow(bu, refdata.DatasetColours, []string{"fjordblue", "#1d4e89"})
 	}, refdata.Datasets()...)
-	data := signed(b, bundle, key)
+	data := bundletest.Signed(b, bundle, key)
 	b.SetBytes(int64(len(data)))
 	b.ReportAllocs()
 	for b.Loop() {

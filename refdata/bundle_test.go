@@ -4,73 +4,20 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"errors"
-	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/fjord-data/fjord/refdata"
+	"github.com/fjord-data/fjord/refdata/internal/bundletest"
 	"github.com/fjord-data/fjord/refdata/rollout"
 )
 
-// testKey is a fixed key, so that test bundles are reproducible.
-func testKey(seed byte) ed25519.PrivateKey {
-	return ed25519.NewKeyFromSeed(bytes.Repeat([]byte{seed}, ed25519.SeedSize))
-}
-
-// nextBundle returns a bundle of version v carrying the named datasets of
-// base at version v, after edit.
-func nextBundle(t testing.TB, base *refdata.Snapshot, v string, edit func(b *refdata.Bundle), datasets ...string) *refdata.Bundle {
-	t.Helper()
-	full := base.Bundle()
-	b := &refdata.Bundle{Version: v, Created: time.Date(2026, 11, 26, 0, 0, 0, 0, time.UTC)}
-	for _, tb := range full.Tables {
-		for _, d := range datasets {
-			if tb.Name == d {
-				tb.Version = v
-				b.Tables = append(b.Tables, tb)
-			}
-		}
-	}
-	if edit != nil {
-		edit(b)
-	}
-	b.Normalize()
-	return b
-}
-
-func signed(t testing.TB, b *refdata.Bundle, key ed25519.PrivateKey) []byte {
-	t.Helper()
-	if err := rollout.Sign(b, key); err != nil {
-		t.Fatal(err)
-	}
-	data, err := b.Encode()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return data
-}
-
-// setRow replaces the row with row's key, or adds row.
-func setRow(b *refdata.Bundle, dataset string, row []string) {
-	tb, _ := b.Table(dataset)
-	keyCols := map[string]int{refdata.DatasetCountryCurrencies: 3, refdata.DatasetZones: 2}[dataset]
-	keyCols = max(keyCols, 1)
-	for i, r := range tb.Rows {
-		if slices.Equal(r[:keyCols], row[:keyCols]) {
-			tb.Rows[i] = row
-			return
-		}
-	}
-	tb.Rows = append(tb.Rows, row)
-}
-
 func TestBundleRoundTrip(t *testing.T) {
-	key := testKey(1)
-	b := nextBundle(t, refdata.Default(), "2026.11.26.1", nil, refdata.Datasets()...)
-	data := signed(t, b, key)
+	key := bundletest.Key(1)
+	b := bundletest.Next(t, refdata.Default(), "2026.11.26.1", nil, refdata.Datasets()...)
+	data := bundletest.Signed(t, b, key)
 	got, err := refdata.DecodeBundle(data)
 	if err != nil {
 		t.Fatal(err)
@@ -88,8 +35,8 @@ func TestBundleRoundTrip(t *testing.T) {
 }
 
 func TestDecodeRejects(t *testing.T) {
-	b := nextBundle(t, refdata.Default(), "2026.11.26.1", nil, refdata.DatasetColours)
-	good := string(signed(t, b, testKey(1)))
+	b := bundletest.Next(t, refdata.Default(), "2026.11.26.1", nil, refdata.DatasetColours)
+	good := string(bundletest.Signed(t, b, bundletest.Key(1)))
 	tests := map[string]string{
 		"empty":             "",
 		"no magic":          strings.Replace(good, "=fjord-refdata-bundle 1", "=fjord-refdata-bundle 2", 1),
@@ -120,12 +67,12 @@ func TestDecodeRejects(t *testing.T) {
 }
 
 func TestVerify(t *testing.T) {
-	key, other := testKey(1), testKey(2)
+	key, other := bundletest.Key(1), bundletest.Key(2)
 	pub := key.Public().(ed25519.PublicKey)
-	b := nextBundle(t, refdata.Default(), "2026.11.26.1", nil, refdata.DatasetColours)
+	b := bundletest.Next(t, refdata.Default(), "2026.11.26.1", nil, refdata.DatasetColours)
 	unsigned, _ := b.Encode()
-	good := signed(t, b, key)
-	byOther := signed(t, nextBundle(t, refdata.Default(), "2026.11.26.1", nil, refdata.DatasetColours), other)
+	good := bundletest.Signed(t, b, key)
+	byOther := bundletest.Signed(t, bundletest.Next(t, refdata.Default(), "2026.11.26.1", nil, refdata.DatasetColours), other)
 	tampered := bytes.Replace(good, []byte("#f0f8ff"), []byte("#f0f8fe"), 1)
 	tests := []struct {
 		name string

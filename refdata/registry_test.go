@@ -12,14 +12,15 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/fjord-data/fjord/refdata"
+	"github.com/fjord-data/fjord/refdata/internal/bundletest"
 	"github.com/fjord-data/fjord/refdata/rollout"
 )
 
 func TestApply(t *testing.T) {
 	reg := refdata.NewRegistry(nil)
 	base := reg.Current()
-	b := nextBundle(t, base, "2026.11.26.1", func(b *refdata.Bundle) {
-		setRow(b, refdata.DatasetColours, []string{"fjordblue", "#1d4e89"})
+	b := bundletest.Next(t, base, "2026.11.26.1", func(b *refdata.Bundle) {
+		bundletest.SetRow(b, refdata.DatasetColours, []string{"fjordblue", "#1d4e89"})
 	}, refdata.DatasetColours)
 	res, err := reg.Apply(b)
 	if err != nil {
@@ -63,25 +64,25 @@ func TestApplyRejects(t *testing.T) {
 		want error
 		msg  string
 	}{
-		{"not newer", nextBundle(t, base, base.Version(), nil, refdata.DatasetColours), refdata.ErrStale, "not newer"},
-		{"older dataset", nextBundle(t, base, v, func(b *refdata.Bundle) { b.Tables[0].Version = "2020.1.1" }, refdata.DatasetColours),
+		{"not newer", bundletest.Next(t, base, base.Version(), nil, refdata.DatasetColours), refdata.ErrStale, "not newer"},
+		{"older dataset", bundletest.Next(t, base, v, func(b *refdata.Bundle) { b.Tables[0].Version = "2020.1.1" }, refdata.DatasetColours),
 			refdata.ErrStale, "older than the current"},
-		{"same version, other rows", nextBundle(t, base, v, func(b *refdata.Bundle) {
+		{"same version, other rows", bundletest.Next(t, base, v, func(b *refdata.Bundle) {
 			b.Tables[0].Version = base.Version()
-			setRow(b, refdata.DatasetColours, []string{"fjordblue", "#1d4e89"})
+			bundletest.SetRow(b, refdata.DatasetColours, []string{"fjordblue", "#1d4e89"})
 		}, refdata.DatasetColours), refdata.ErrInvalid, "differs from the current"},
-		{"removed without tombstone", nextBundle(t, base, v, func(b *refdata.Bundle) { b.Tables[0].Rows = b.Tables[0].Rows[1:] }, refdata.DatasetColours),
+		{"removed without tombstone", bundletest.Next(t, base, v, func(b *refdata.Bundle) { b.Tables[0].Rows = b.Tables[0].Rows[1:] }, refdata.DatasetColours),
 			refdata.ErrInvalid, `removes "aliceblue" without a tombstone`},
-		{"tombstone for a kept row", nextBundle(t, base, v, func(b *refdata.Bundle) {
+		{"tombstone for a kept row", bundletest.Next(t, base, v, func(b *refdata.Bundle) {
 			b.Tables = append(b.Tables, refdata.Table{Name: "tombstones", Rows: [][]string{{"colours", "aliceblue", "x"}}})
 		}, refdata.DatasetColours), refdata.ErrInvalid, "tombstone for colours"},
-		{"unknown currency", nextBundle(t, base, v, func(b *refdata.Bundle) {
-			setRow(b, refdata.DatasetCountryCurrencies, []string{"AD", "QQQ", "2026-01-01", "", "true"})
+		{"unknown currency", bundletest.Next(t, base, v, func(b *refdata.Bundle) {
+			bundletest.SetRow(b, refdata.DatasetCountryCurrencies, []string{"AD", "QQQ", "2026-01-01", "", "true"})
 		}, refdata.DatasetCountryCurrencies), refdata.ErrInvalid, "unknown currency QQQ"},
-		{"unknown parent", nextBundle(t, base, v, func(b *refdata.Bundle) {
-			setRow(b, refdata.DatasetSubdivisions, []string{"HR-01", "HR", "Zagrebačka županija", "County", "HR-77"})
+		{"unknown parent", bundletest.Next(t, base, v, func(b *refdata.Bundle) {
+			bundletest.SetRow(b, refdata.DatasetSubdivisions, []string{"HR-01", "HR", "Zagrebačka županija", "County", "HR-77"})
 		}, refdata.DatasetSubdivisions), refdata.ErrInvalid, "unknown parent HR-77"},
-		{"currency removed under a country", nextBundle(t, base, v, func(b *refdata.Bundle) {
+		{"currency removed under a country", bundletest.Next(t, base, v, func(b *refdata.Bundle) {
 			tb := &b.Tables[0]
 			for i, r := range tb.Rows {
 				if r[0] == "EUR" {
@@ -91,8 +92,8 @@ func TestApplyRejects(t *testing.T) {
 			}
 			b.Tables = append(b.Tables, refdata.Table{Name: "tombstones", Rows: [][]string{{"currencies", "EUR", "gone"}}})
 		}, refdata.DatasetCurrencies), refdata.ErrInvalid, "uses unknown currency EUR"},
-		{"bad field", nextBundle(t, base, v, func(b *refdata.Bundle) {
-			setRow(b, refdata.DatasetColours, []string{"fjordblue", "blue"})
+		{"bad field", bundletest.Next(t, base, v, func(b *refdata.Bundle) {
+			bundletest.SetRow(b, refdata.DatasetColours, []string{"fjordblue", "blue"})
 		}, refdata.DatasetColours), refdata.ErrInvalid, `colour "fjordblue"`},
 	}
 	for _, tt := range tests {
@@ -111,7 +112,7 @@ func TestApplyRejects(t *testing.T) {
 
 func TestTombstone(t *testing.T) {
 	reg := refdata.NewRegistry(nil)
-	b := nextBundle(t, reg.Current(), "2026.11.26.1", func(b *refdata.Bundle) {
+	b := bundletest.Next(t, reg.Current(), "2026.11.26.1", func(b *refdata.Bundle) {
 		b.Tables[0].Rows = b.Tables[0].Rows[1:] // aliceblue
 		b.Tables = append(b.Tables, refdata.Table{Name: "tombstones", Rows: [][]string{{"colours", "aliceblue", "withdrawn"}}})
 	}, refdata.DatasetColours)
@@ -124,16 +125,16 @@ func TestTombstone(t *testing.T) {
 }
 
 func TestSignedApply(t *testing.T) {
-	key := testKey(1)
+	key := bundletest.Key(1)
 	pub := key.Public().(ed25519.PublicKey)
 	reg := refdata.NewRegistry(nil)
 	base := reg.Current()
-	b := nextBundle(t, base, "2026.11.26.1", nil, refdata.DatasetColours)
+	b := bundletest.Next(t, base, "2026.11.26.1", nil, refdata.DatasetColours)
 	unsigned, _ := b.Encode()
 	if _, err := rollout.ApplySigned(reg, unsigned, pub); !errors.Is(err, refdata.ErrUnsigned) {
 		t.Errorf("unsigned: %v", err)
 	}
-	if _, err := rollout.ApplySigned(reg, signed(t, b, testKey(9)), pub); !errors.Is(err, refdata.ErrBadSignature) {
+	if _, err := rollout.ApplySigned(reg, bundletest.Signed(t, b, bundletest.Key(9)), pub); !errors.Is(err, refdata.ErrBadSignature) {
 		t.Errorf("wrong key: %v", err)
 	}
 	if _, err := rollout.ApplySigned(reg, []byte("garbage"), pub); !errors.Is(err, refdata.ErrMalformed) {
@@ -142,7 +143,7 @@ func TestSignedApply(t *testing.T) {
 	if reg.Current() != base {
 		t.Fatal("a rejected bundle changed the snapshot")
 	}
-	if _, err := rollout.ApplySigned(reg, signed(t, b, key), pub); err != nil {
+	if _, err := rollout.ApplySigned(reg, bundletest.Signed(t, b, key), pub); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -151,8 +152,8 @@ func TestPinAndRollback(t *testing.T) {
 	reg := refdata.NewRegistry(nil)
 	base := reg.Current()
 	add := func(v, colour string) *refdata.Bundle {
-		return nextBundle(t, reg.Current(), v, func(b *refdata.Bundle) {
-			setRow(b, refdata.DatasetColours, []string{colour, "#010203"})
+		return bundletest.Next(t, reg.Current(), v, func(b *refdata.Bundle) {
+			bundletest.SetRow(b, refdata.DatasetColours, []string{colour, "#010203"})
 		}, refdata.DatasetColours, refdata.DatasetZones)
 	}
 	if _, err := reg.Apply(add("2026.11.26.1", "one")); err != nil {
@@ -171,8 +172,8 @@ func TestPinAndRollback(t *testing.T) {
 	if _, err := reg.Current().Colour("two"); err == nil {
 		t.Error("a pinned dataset changed")
 	}
-	old := nextBundle(t, base, "2026.11.26.3", nil, refdata.DatasetColours) // colours at 2026.11.26.3 > pin: held
-	old.Tables[0].Version = "2026.11.25.9"                                  // older than the pin
+	old := bundletest.Next(t, base, "2026.11.26.3", nil, refdata.DatasetColours) // colours at 2026.11.26.3 > pin: held
+	old.Tables[0].Version = "2026.11.25.9"                                       // older than the pin
 	old.Normalize()
 	if _, err := reg.Apply(old); !errors.Is(err, refdata.ErrStale) {
 		t.Errorf("older than pinned: %v", err)
@@ -214,10 +215,10 @@ func TestSwapConsistency(t *testing.T) {
 	var bundles []*refdata.Bundle
 	for i := 1; i <= swaps; i++ {
 		v := fmt.Sprintf("2026.11.26.%d", i)
-		bundles = append(bundles, nextBundle(t, reg.Current(), v, func(b *refdata.Bundle) {
+		bundles = append(bundles, bundletest.Next(t, reg.Current(), v, func(b *refdata.Bundle) {
 			// the version is written into two datasets; a mix would show two numbers
-			setRow(b, refdata.DatasetColours, []string{"marker", fmt.Sprintf("#0000%02x", i)})
-			setRow(b, refdata.DatasetZones, []string{"HR", "Europe/Zagreb"})
+			bundletest.SetRow(b, refdata.DatasetColours, []string{"marker", fmt.Sprintf("#0000%02x", i)})
+			bundletest.SetRow(b, refdata.DatasetZones, []string{"HR", "Europe/Zagreb"})
 			tb, _ := b.Table(refdata.DatasetZones)
 			tb.Rows = append(tb.Rows, []string{"HR", fmt.Sprintf("Marker/%02d", i)})
 			if i > 1 {

@@ -15,6 +15,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/fjord-data/fjord/refdata"
+	"github.com/fjord-data/fjord/refdata/internal/bundletest"
 	"github.com/fjord-data/fjord/refdata/rollout"
 )
 
@@ -45,20 +46,20 @@ func (l *statusLog) Report(_ context.Context, st rollout.Status) error {
 
 func TestWatcher(t *testing.T) {
 	defer goleak.VerifyNone(t)
-	key := testKey(1)
+	key := bundletest.Key(1)
 	pub := key.Public().(ed25519.PublicKey)
 	reg := refdata.NewRegistry(nil)
 	base := reg.Current()
-	good := nextBundle(t, base, "2026.11.26.1", func(b *refdata.Bundle) {
-		setRow(b, refdata.DatasetColours, []string{"fjordblue", "#1d4e89"})
+	good := bundletest.Next(t, base, "2026.11.26.1", func(b *refdata.Bundle) {
+		bundletest.SetRow(b, refdata.DatasetColours, []string{"fjordblue", "#1d4e89"})
 	}, refdata.DatasetColours)
 	unsigned, _ := good.Encode()
 	feed := sliceFeed{
 		{Origin: "unsigned", Data: unsigned},
 		{Origin: "garbage", Data: []byte("hello")},
-		{Origin: "wrong key", Data: signed(t, nextBundle(t, base, "2026.11.26.1", nil, refdata.DatasetColours), testKey(2))},
-		{Origin: "good", Data: signed(t, good, key)},
-		{Origin: "replayed", Data: signed(t, good, key)},
+		{Origin: "wrong key", Data: bundletest.Signed(t, bundletest.Next(t, base, "2026.11.26.1", nil, refdata.DatasetColours), bundletest.Key(2))},
+		{Origin: "good", Data: bundletest.Signed(t, good, key)},
+		{Origin: "replayed", Data: bundletest.Signed(t, good, key)},
 	}
 	log := &statusLog{got: make(chan rollout.Status, len(feed))}
 	w := rollout.NewWatcher(reg, []rollout.Feed{feed}, &rollout.WatcherOptions{Trusted: []ed25519.PublicKey{pub}, Status: log, Instance: "test"})
@@ -107,7 +108,7 @@ func TestWatcher(t *testing.T) {
 func TestDirFeed(t *testing.T) {
 	defer goleak.VerifyNone(t)
 	synctest.Test(t, func(t *testing.T) {
-		key := testKey(1)
+		key := bundletest.Key(1)
 		dir := t.TempDir()
 		reg := refdata.NewRegistry(nil)
 		var seen []string
@@ -119,7 +120,7 @@ func TestDirFeed(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		write("a.bundle", signed(t, nextBundle(t, reg.Current(), "2026.11.26.1", nil, refdata.DatasetColours), key))
+		write("a.bundle", bundletest.Signed(t, bundletest.Next(t, reg.Current(), "2026.11.26.1", nil, refdata.DatasetColours), key))
 		write("ignored.txt", []byte("x"))
 		ctx, cancel := context.WithCancel(t.Context())
 		done := make(chan error)
@@ -128,7 +129,7 @@ func TestDirFeed(t *testing.T) {
 		if d := cmp.Diff([]string{"a.bundle 2026.11.26.1"}, seen); d != "" {
 			t.Errorf("first look (-want +got):\n%s", d)
 		}
-		write("b.bundle", signed(t, nextBundle(t, reg.Current(), "2026.11.26.2", nil, refdata.DatasetColours), key))
+		write("b.bundle", bundletest.Signed(t, bundletest.Next(t, reg.Current(), "2026.11.26.2", nil, refdata.DatasetColours), key))
 		<-time.After(time.Minute) // synctest: the fake clock moves on to the next look at once
 		synctest.Wait()
 		if got := reg.Current().Version(); got != "2026.11.26.2" {
@@ -142,7 +143,7 @@ func TestDirFeed(t *testing.T) {
 }
 
 func TestKeyFiles(t *testing.T) {
-	key := testKey(3)
+	key := bundletest.Key(3)
 	priv, err := rollout.ParsePrivateKey(rollout.MarshalPrivateKey(key))
 	if err != nil || !priv.Equal(key) {
 		t.Fatalf("private key round trip: %v", err)

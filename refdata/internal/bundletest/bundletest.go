@@ -1,4 +1,6 @@
-package rollout_test
+// Package bundletest builds reference-data bundles for the tests of refdata
+// and its roll-out.
+package bundletest
 
 import (
 	"bytes"
@@ -11,16 +13,14 @@ import (
 	"github.com/fjord-data/fjord/refdata/rollout"
 )
 
-// The helpers below are the same as refdata's tests use.
-
-// testKey is a fixed key, so that test bundles are reproducible.
-func testKey(seed byte) ed25519.PrivateKey {
+// Key is a fixed key, so that test bundles are reproducible.
+func Key(seed byte) ed25519.PrivateKey {
 	return ed25519.NewKeyFromSeed(bytes.Repeat([]byte{seed}, ed25519.SeedSize))
 }
 
-// nextBundle returns a bundle of version v carrying the named datasets of
+// Next returns a bundle of version v carrying the named datasets of
 // base at version v, after edit.
-func nextBundle(t testing.TB, base *refdata.Snapshot, v string, edit func(b *refdata.Bundle), datasets ...string) *refdata.Bundle {
+func Next(t testing.TB, base *refdata.Snapshot, v string, edit func(b *refdata.Bundle), datasets ...string) *refdata.Bundle {
 	t.Helper()
 	full := base.Bundle()
 	b := &refdata.Bundle{Version: v, Created: time.Date(2026, 11, 26, 0, 0, 0, 0, time.UTC)}
@@ -39,7 +39,8 @@ func nextBundle(t testing.TB, base *refdata.Snapshot, v string, edit func(b *ref
 	return b
 }
 
-func signed(t testing.TB, b *refdata.Bundle, key ed25519.PrivateKey) []byte {
+// Signed signs b with key and encodes it.
+func Signed(t testing.TB, b *refdata.Bundle, key ed25519.PrivateKey) []byte {
 	t.Helper()
 	if err := rollout.Sign(b, key); err != nil {
 		t.Fatal(err)
@@ -51,8 +52,8 @@ func signed(t testing.TB, b *refdata.Bundle, key ed25519.PrivateKey) []byte {
 	return data
 }
 
-// setRow replaces the row with row's key, or adds row.
-func setRow(b *refdata.Bundle, dataset string, row []string) {
+// SetRow replaces the row with row's key, or adds row.
+func SetRow(b *refdata.Bundle, dataset string, row []string) {
 	tb, _ := b.Table(dataset)
 	keyCols := map[string]int{refdata.DatasetCountryCurrencies: 3, refdata.DatasetZones: 2}[dataset]
 	keyCols = max(keyCols, 1)
