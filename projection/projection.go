@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/fjord-data/fjord/eventstore"
+	"github.com/fjord-data/fjord/internal/headwatch"
 )
 
 // Definition describes a projection.
@@ -129,10 +130,9 @@ type Projector struct {
 	opts    Options
 	dialect Dialect
 	stmts   *stmtCache
+	applied headwatch.Head // the checkpoint this Projector's Run committed last
 	mu      struct {
 		sync.Mutex
-		position eventstore.Position
-		changed  chan struct{} // closed when position changes
 		running  bool
 		caughtUp bool
 		lastErr  error
@@ -161,9 +161,7 @@ func New(store *eventstore.Store, db *sql.DB, def Definition, opts *Options) *Pr
 	if d == DetectDialect {
 		d = detectDialect(db)
 	}
-	p := &Projector{store: store, db: db, def: def, opts: o, dialect: d, stmts: &stmtCache{db: db, dialect: d}}
-	p.mu.changed = make(chan struct{})
-	return p
+	return &Projector{store: store, db: db, def: def, opts: o, dialect: d, stmts: &stmtCache{db: db, dialect: d}}
 }
 
 // Name returns the projection's name.
@@ -314,17 +312,9 @@ func (b *batcher) flush(ctx context.Context) error {
 	return nil
 }
 
-// advance publishes a new checkpoint to WaitFor.
-func (p *Projector) advance(pos eventstore.Position) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if pos == p.mu.position {
-		return
-	}
-	p.mu.position = pos
-	close(p.mu.changed)
-	p.mu.changed = make(chan struct{})
-}
+// advance publishes a new checkpoint to WaitFor. After a rebuild's swap
+// the checkpoint may move backwards; waiters then wait for it again.
+func (p *Projector) advance(pos eventstore.Position) { p.applied.Advance(uint64(pos)) }
 
 func (p *Projector) setRunning(running bool, err error) {
 	p.mu.Lock()
@@ -346,17 +336,15 @@ func (p *Projector) setCaughtUp() {
 // sees that event; it returns an error wrapping ctx.Err() when ctx ends
 // first. It only sees the progress of this Projector's Run.
 func (p *Projector) WaitFor(ctx context.Context, pos eventstore.Position) error {
+	if pos == 0 {
+		return nil
+	}
 	for {
-		p.mu.Lock()
-		at, changed := p.mu.position, p.mu.changed
-		p.mu.Unlock()
-		if at >= pos {
-			return nil
+		if _, err := p.applied.Wait(ctx, uint64(pos)-1); err != nil {
+			return fmt.Errorf("projection %s: waiting for position %d, at %d: %w", p.def.Name, pos, p.applied.Load(), err)
 		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("projection %s: waiting for position %d, at %d: %w", p.def.Name, pos, at, ctx.Err())
-		case <-changed:
+		if p.applied.Load() >= uint64(pos) { // not moved back by a swap meanwhile
+			return nil
 		}
 	}
 }

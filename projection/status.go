@@ -28,7 +28,7 @@ type Status struct {
 // Status reports the projection's progress and lag.
 func (p *Projector) Status(ctx context.Context) (Status, error) {
 	p.mu.Lock()
-	st := Status{Name: p.def.Name, Running: p.mu.running, CaughtUp: p.mu.caughtUp, Position: p.mu.position, Err: p.mu.lastErr}
+	st := Status{Name: p.def.Name, Running: p.mu.running, CaughtUp: p.mu.caughtUp, Position: eventstore.Position(p.applied.Load()), Err: p.mu.lastErr}
 	p.mu.Unlock()
 	head, err := p.store.Head(ctx)
 	if err != nil {

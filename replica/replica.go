@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/fjord-data/fjord/eventstore"
+	"github.com/fjord-data/fjord/internal/headwatch"
 	"github.com/fjord-data/fjord/projection"
 )
 
@@ -35,11 +36,7 @@ type Replica struct {
 	src     Source
 	opts    Options
 	dialect projection.Dialect
-	mu      struct {
-		sync.Mutex
-		position eventstore.Position
-		changed  chan struct{}
-	}
+	applied headwatch.Head // position applied up to
 }
 
 // New returns the replica name (also its table's name: letters, digits
@@ -59,9 +56,7 @@ func New(db *sql.DB, name string, src Source, opts *Options) *Replica {
 	if d == projection.DetectDialect {
 		d = projection.DialectOf(db)
 	}
-	r := &Replica{db: db, name: name, src: src, opts: o, dialect: d}
-	r.mu.changed = make(chan struct{})
-	return r
+	return &Replica{db: db, name: name, src: src, opts: o, dialect: d}
 }
 
 func (r *Replica) q(query string) string { return r.dialect.Rebind(query) }
@@ -235,30 +230,16 @@ func (r *Replica) Get(ctx context.Context, key string) (Row, bool, error) {
 // WaitFor blocks until the replica has applied everything up to pos, or
 // ctx ends (the error wraps ctx.Err()).
 func (r *Replica) WaitFor(ctx context.Context, pos eventstore.Position) error {
-	for {
-		r.mu.Lock()
-		at, changed := r.mu.position, r.mu.changed
-		r.mu.Unlock()
-		if at >= pos {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("replica %s: waiting for position %d, at %d: %w", r.name, pos, at, ctx.Err())
-		case <-changed:
-		}
+	if pos == 0 {
+		return nil
 	}
+	if _, err := r.applied.Wait(ctx, uint64(pos)-1); err != nil {
+		return fmt.Errorf("replica %s: waiting for position %d, at %d: %w", r.name, pos, r.applied.Load(), err)
+	}
+	return nil
 }
 
-func (r *Replica) advance(pos eventstore.Position) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if pos > r.mu.position {
-		r.mu.position = pos
-		close(r.mu.changed)
-		r.mu.changed = make(chan struct{})
-	}
-}
+func (r *Replica) advance(pos eventstore.Position) { r.applied.Raise(uint64(pos)) }
 
 func boolInt(b bool) int {
 	if b {

@@ -14,7 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/fjord-data/fjord/eventstore/driver"
-	"github.com/fjord-data/fjord/eventstore/internal/headwatch"
+	"github.com/fjord-data/fjord/internal/headwatch"
 )
 
 // Store is a durable event store in one directory. It is safe for

@@ -46,7 +46,7 @@ import (
 	esv1 "github.com/fjord-data/fjord/api/fjord/eventstore/v1"
 	"github.com/fjord-data/fjord/api/fjord/eventstore/v1/eventstorev1connect"
 	"github.com/fjord-data/fjord/eventstore/driver"
-	"github.com/fjord-data/fjord/eventstore/internal/headwatch"
+	"github.com/fjord-data/fjord/internal/headwatch"
 )
 
 // Options configure a Store. The zero value works.

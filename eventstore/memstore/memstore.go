@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/fjord-data/fjord/eventstore/driver"
-	"github.com/fjord-data/fjord/eventstore/internal/headwatch"
+	"github.com/fjord-data/fjord/internal/headwatch"
 )
 
 // Store keeps records in memory. It is safe for concurrent use.

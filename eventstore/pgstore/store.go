@@ -14,7 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/fjord-data/fjord/eventstore/driver"
-	"github.com/fjord-data/fjord/eventstore/internal/headwatch"
+	"github.com/fjord-data/fjord/internal/headwatch"
 )
 
 // Options configure a Store. The zero value works.

@@ -54,3 +54,12 @@ func TestWaitEnds(t *testing.T) {
 		}
 	})
 }
+
+func TestRaise(t *testing.T) {
+	var h Head
+	h.Raise(5)
+	h.Raise(3)
+	if got := h.Load(); got != 5 {
+		t.Fatalf("after Raise(5), Raise(3): head %d, want 5", got)
+	}
+}

@@ -1,5 +1,7 @@
-// Package headwatch tracks a store's head position and wakes those waiting
-// for it to move. Backends embed a Head to implement driver.Watcher.
+// Package headwatch tracks a position that moves (a store's head, a read
+// model's checkpoint) and wakes those waiting for it to pass a point.
+// Event store backends embed a Head to implement driver.Watcher; projection
+// and replica use one for WaitFor.
 package headwatch
 
 import (
@@ -22,8 +24,8 @@ type Head struct {
 // Load returns the current head.
 func (h *Head) Load() uint64 { return h.pos.Load() }
 
-// Advance sets the head to p and wakes every waiter. p must not be lower
-// than the current head.
+// Advance sets the head to p and wakes every waiter. A head that only
+// moves forwards gives waiters the "at or beyond" guarantee.
 func (h *Head) Advance(p uint64) {
 	h.pos.Store(p)
 	h.mu.Lock()
@@ -32,6 +34,21 @@ func (h *Head) Advance(p uint64) {
 		h.mu.changed = nil
 	}
 	h.mu.Unlock()
+}
+
+// Raise moves the head to p if p is beyond it, and then wakes every
+// waiter; a lower p changes nothing. Safe beside other Raise calls.
+func (h *Head) Raise(p uint64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if p <= h.pos.Load() {
+		return
+	}
+	h.pos.Store(p)
+	if h.mu.changed != nil {
+		close(h.mu.changed)
+		h.mu.changed = nil
+	}
 }
 
 // Close wakes every waiter; Wait returns err from now on.
