@@ -142,7 +142,9 @@ func versioned(cacheControl string, extra ...string) func(http.ResponseWriter, *
 
 func TestFreshness(t *testing.T) {
 	hit := func(body string, calls int) result { return result{Code: 200, Status: "hit", Body: body, Calls: calls} }
-	miss := func(body string, calls int) result { return result{Code: 200, Status: "miss", Body: body, Calls: calls} }
+	miss := func(body string, calls int) result {
+		return result{Code: 200, Status: "miss", Body: body, Calls: calls}
+	}
 	past := time.Date(1999, 1, 1, 0, 0, 0, 0, time.UTC).Format(http.TimeFormat)
 	tests := []struct {
 		name   string
