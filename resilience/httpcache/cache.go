@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/textproto"
@@ -359,12 +358,19 @@ func (c *Cache) serve(req *http.Request, key string, sr *StoredResponse, status 
 		resp.Body = http.NoBody
 		resp.ContentLength = int64(len(sr.Body))
 	} else {
-		resp.Body = io.NopCloser(bytes.NewReader(sr.Body))
+		body := &storedBody{}
+		body.Reset(sr.Body)
+		resp.Body = body
 		resp.ContentLength = int64(len(sr.Body))
 	}
 	c.report(req, key, status, age, nil)
 	return resp
 }
+
+// storedBody reads a stored body; one allocation for reader and closer.
+type storedBody struct{ bytes.Reader }
+
+func (*storedBody) Close() error { return nil }
 
 // cloneHeader copies h with two allocations and sets Age and, when
 // statusHeader is not "", the status header.

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -239,6 +240,59 @@ func TestRefreshTimeout(t *testing.T) {
 		}
 		if d := time.Since(start); d != 5*time.Second {
 			t.Errorf("gave up after %v, want the 5s RefreshTimeout", d)
+		}
+	})
+}
+
+type traceKey struct{}
+
+func TestRefreshKeepsContextValues(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var mu sync.Mutex
+		var seen []any
+		o := &origin{handle: func(w http.ResponseWriter, r *http.Request, n int) {
+			mu.Lock()
+			seen = append(seen, r.Context().Value(traceKey{}))
+			mu.Unlock()
+			versioned("max-age=1, stale-while-revalidate=60")(w, r, n)
+		}}
+		c := httpcache.New(o, nil)
+		defer c.Close()
+		ctx := context.WithValue(t.Context(), traceKey{}, "trace-1")
+		get(c, ctx, "http://svc.test/t") // a miss, on the cache's own context
+		time.Sleep(2 * time.Second)
+		ctx = context.WithValue(t.Context(), traceKey{}, "trace-2")
+		get(c, ctx, "http://svc.test/t") // stale: a background refresh
+		synctest.Wait()
+		mu.Lock()
+		defer mu.Unlock()
+		if diff := cmp.Diff([]any{"trace-1", "trace-2"}, seen); diff != "" {
+			t.Errorf("context values seen upstream (-want +got)\n%s", diff)
+		}
+	})
+}
+
+func TestMismatched304RefetchesWhole(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		o := &origin{handle: func(w http.ResponseWriter, r *http.Request, n int) {
+			w.Header().Set("Cache-Control", "max-age=1")
+			if r.Header.Get("If-None-Match") != "" {
+				w.Header().Set("Etag", `"other"`)
+				w.WriteHeader(http.StatusNotModified)
+				return
+			}
+			w.Header().Set("Etag", `"e`+strconv.Itoa(n)+`"`)
+			io.WriteString(w, "v"+strconv.Itoa(n))
+		}}
+		c := httpcache.New(o, nil)
+		defer c.Close()
+		get(c, t.Context(), "http://svc.test/m")
+		time.Sleep(2 * time.Second)
+		if diff := cmp.Diff(result{Code: 200, Status: "miss", Body: "v3"}, get(c, t.Context(), "http://svc.test/m")); diff != "" {
+			t.Errorf("after a 304 for another ETag (-want +got)\n%s", diff)
+		}
+		if got := o.lastHeader().Get("If-None-Match"); got != "" {
+			t.Errorf("the refetch sent If-None-Match %q, want none", got)
 		}
 	})
 }
