@@ -215,7 +215,7 @@ func (b *Branch[T]) Err() error {
 }
 
 // Wait waits for every branch started so far, then cancels the group's
-// context. It returns nil when every required branch succeeded (optional
+// context (branches started after Wait run on that cancelled context). It returns nil when every required branch succeeded (optional
 // ones may have failed: see Errors), or a *GroupError.
 func (g *Group) Wait() error {
 	g.wg.Wait()

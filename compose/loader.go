@@ -142,6 +142,10 @@ func NewLoader[K comparable, V any](fn BatchFunc[K, V], opts *LoaderOptions) *Lo
 // others. A key the batch function did not return fails with a *KeyError
 // wrapping ErrNotFound; a failed batch with a *BatchError.
 func (l *Loader[K, V]) Load(ctx context.Context, k K) (V, error) {
+	if err := ctx.Err(); err != nil {
+		var zero V
+		return zero, err
+	}
 	l.mu.Lock()
 	c, err := l.enqueueLocked(ctx, k)
 	l.mu.Unlock()

@@ -221,6 +221,15 @@ func TestLoaderCancellation(t *testing.T) {
 		if n := len(be.calls()); n != 1 {
 			t.Errorf("%d batch calls, want 1", n)
 		}
+		done, cancel := context.WithCancel(t.Context())
+		cancel()
+		if _, err := l.Load(done, 8); !errors.Is(err, context.Canceled) {
+			t.Errorf("Load on a cancelled context = %v, want context.Canceled", err)
+		}
+		time.Sleep(time.Second)
+		if n := len(be.calls()); n != 1 {
+			t.Errorf("a Load on a cancelled context made a batch call (%d calls)", n)
+		}
 	})
 }
 

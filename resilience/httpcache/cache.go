@@ -54,7 +54,8 @@ type Options struct {
 	// wait for the same response. Default 30 s.
 	RefreshTimeout time.Duration
 	// NegativeTTL is the freshness lifetime of 404 and 410 responses that
-	// carry no explicit freshness (negative entries); 0 does not store them.
+	// carry no explicit freshness (negative entries); with 0 such responses
+	// are never served from the cache without revalidation.
 	NegativeTTL time.Duration
 	// Heuristic is the fraction of (Date − Last-Modified) used as the
 	// freshness lifetime of responses without explicit freshness (RFC 9111

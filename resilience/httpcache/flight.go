@@ -313,7 +313,8 @@ func (b *liveBody) Close() error {
 // storable reports whether RFC 9111 section 3 lets a private cache store a
 // complete response and whether anything could reuse it.
 func (c *Cache) storable(r *StoredResponse, cc CacheControl, varyOK bool) bool {
-	if !varyOK || cc.NoStore || r.StatusCode < 200 || r.StatusCode >= 500 || r.StatusCode == http.StatusPartialContent {
+	if !varyOK || cc.NoStore || r.StatusCode < 200 || r.StatusCode >= 500 ||
+		r.StatusCode == http.StatusPartialContent || r.StatusCode == http.StatusNotModified {
 		return false
 	}
 	if !explicitFreshness(cc, r.Header) && !heuristicallyCacheable(r.StatusCode) {
