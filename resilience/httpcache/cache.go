@@ -23,6 +23,7 @@ const DefaultStatusHeader = "X-Fjord-Cache"
 // status header and of RequestInfo.Status.
 type Status string
 
+// The statuses, as the status header carries them.
 const (
 	StatusHit          Status = "hit"            // fresh stored response
 	StatusMiss         Status = "miss"           // fetched from upstream (and stored if cacheable)
