@@ -31,7 +31,11 @@
 //   - Concurrent requests for the same URL and credential share one
 //     upstream request (coalescing). It runs on a context detached from the
 //     callers' cancellation, bounded by Options.RefreshTimeout, so the
-//     caller that started it may give up without failing the others.
+//     caller that started it may give up without failing the others. The
+//     cache reads a response to its end before handing it out, so that it is
+//     stored and shared only when complete; a body larger than
+//     Options.MaxEntryBytes is streamed to the caller that asked first
+//     instead, and neither stored nor shared.
 //   - Vary: each variant is stored under the request's values of the fields
 //     it names. Authorization is always part of the variant (as a SHA-256,
 //     never the credential itself): one caller's response is never served
