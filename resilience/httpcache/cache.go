@@ -277,7 +277,7 @@ func (c *Cache) unsafe(req *http.Request) (*http.Response, error) {
 	if err != nil || resp.StatusCode >= 400 {
 		return resp, err
 	}
-	c.store.Delete(cacheKey(req.URL))
+	c.invalidate(cacheKey(req.URL))
 	for _, field := range [...]string{"Location", "Content-Location"} {
 		v := resp.Header.Get(field)
 		if v == "" {
@@ -287,9 +287,22 @@ func (c *Cache) unsafe(req *http.Request) (*http.Response, error) {
 		if err != nil || !strings.EqualFold(u.Host, req.URL.Host) || !strings.EqualFold(u.Scheme, req.URL.Scheme) {
 			continue
 		}
-		c.store.Delete(cacheKey(u))
+		c.invalidate(cacheKey(u))
 	}
 	return resp, nil
+}
+
+// invalidate deletes key's entry and keeps the upstream requests for it
+// that are running from storing what they get: it may predate the change.
+func (c *Cache) invalidate(key string) {
+	c.mu.Lock()
+	for _, fl := range c.mu.flights {
+		if fl.key == key {
+			fl.invalidated.Store(true)
+		}
+	}
+	c.mu.Unlock()
+	c.store.Delete(key)
 }
 
 // Stale returns a stored response for req (GET or HEAD) whose current age

@@ -296,3 +296,34 @@ func TestMismatched304RefetchesWhole(t *testing.T) {
 		}
 	})
 }
+
+func TestInvalidationDuringAMiss(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		release := make(chan struct{})
+		o := &origin{handle: func(w http.ResponseWriter, r *http.Request, n int) {
+			if r.Method == http.MethodGet && n == 1 {
+				<-release // the first GET's response was produced before the POST
+			}
+			versioned("max-age=60")(w, r, n)
+		}}
+		c := httpcache.New(o, nil)
+		defer c.Close()
+		var first result
+		var wg sync.WaitGroup
+		wg.Go(func() { first = get(c, t.Context(), "http://svc.test/inv") })
+		synctest.Wait()
+		resp, err := c.RoundTrip(httptest.NewRequest("POST", "http://svc.test/inv", nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		close(release)
+		wg.Wait()
+		if diff := cmp.Diff(result{Code: 200, Status: "miss", Body: "v1"}, first); diff != "" {
+			t.Errorf("the GET in flight (-want +got)\n%s", diff)
+		}
+		if diff := cmp.Diff(result{Code: 200, Status: "miss", Body: "v3"}, get(c, t.Context(), "http://svc.test/inv")); diff != "" {
+			t.Errorf("the GET after the POST must not see the older response (-want +got)\n%s", diff)
+		}
+	})
+}

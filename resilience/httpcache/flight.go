@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -15,7 +16,9 @@ import (
 // shared by every caller that asks for the same URL and credential while
 // it runs (request coalescing). The caller that started it is its leader.
 type flight struct {
-	done chan struct{}
+	key         string      // the entry's key
+	invalidated atomic.Bool // an unsafe request to key ran meanwhile: store nothing
+	done        chan struct{}
 
 	// Results, written before done is closed.
 	res         *StoredResponse // complete response (nil on error or hand-off)
@@ -133,7 +136,7 @@ func (c *Cache) startFlight(req *http.Request, key string, cred *credential, sr 
 		c.mu.Unlock()
 		return nil, false
 	}
-	fl := &flight{done: make(chan struct{})}
+	fl := &flight{key: key, done: make(chan struct{})}
 	fl.mu.leaderGone = background
 	c.mu.flights[fk] = fl
 	c.wg.Add(1)
@@ -200,7 +203,7 @@ func (c *Cache) runFlight(out *http.Request, fc *flightCtx, fl *flight, key, cre
 		if updated, ok := merge304(sr, resp.Header, start, respTime); ok {
 			fl.res, fl.revalidated, fl.shareable = updated, true, true
 			info.Revalidated = true
-			if !updated.meta().cc.NoStore {
+			if !updated.meta().cc.NoStore && !fl.invalidated.Load() {
 				c.put(key, updated, out.Header)
 				info.Stored = true
 			}
@@ -247,7 +250,7 @@ func (c *Cache) runFlight(out *http.Request, fc *flightCtx, fl *flight, key, cre
 	cc := nsr.meta().cc
 	fl.res = nsr
 	fl.shareable = varyOK && !cc.NoStore
-	if c.storable(nsr, cc, varyOK) {
+	if c.storable(nsr, cc, varyOK) && !fl.invalidated.Load() {
 		c.put(key, nsr, out.Header)
 		info.Stored = true
 	}
