@@ -151,7 +151,8 @@ func (s *suite) testOrderedKeys(t *testing.T) {
 
 // testDedup sends a message again with the same source and id (in a later
 // Send, with other data): only the first is received. The same id from
-// another source is a different message.
+// another source is a different message, and so is a requeued copy (one
+// with driver.RequeueAttribute: see driver.DedupKey).
 func (s *suite) testDedup(t *testing.T) {
 	if !s.h.Features.Dedup {
 		t.Skip("the driver does not declare Features.Dedup")
@@ -164,16 +165,20 @@ func (s *suite) testDedup(t *testing.T) {
 	other := message(3, "k")
 	other.Attributes["id"] = first.Attributes["id"]
 	other.Attributes["source"] = "/fjord/drivertest/other"
+	requeued := message(4, "k")
+	requeued.Attributes["id"] = first.Attributes["id"]
+	requeued.Attributes[driver.RequeueAttribute] = "1"
 	e.send(tp, first)
 	e.send(tp, dup)
 	e.send(tp, other)
-	got := e.receive(sub, 2)
+	e.send(tp, requeued)
+	got := e.receive(sub, 3)
 	var seqs []string
 	for _, m := range got {
 		seqs = append(seqs, m.Attributes["seq"])
 	}
 	slices.Sort(seqs)
-	if diff := cmp.Diff([]string{"1", "3"}, seqs); diff != "" {
+	if diff := cmp.Diff([]string{"1", "3", "4"}, seqs); diff != "" {
 		t.Errorf("received seqs (-want +got):\n%s", diff)
 	}
 	e.ack(sub, got...)

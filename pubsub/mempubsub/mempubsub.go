@@ -170,7 +170,7 @@ type Topic struct {
 var _ driver.Topic = (*Topic)(nil)
 
 // Send delivers copies of msgs to every durable subscription of the topic,
-// dropping those whose (source, id) was sent within the dedup window. It
+// dropping those whose driver.DedupKey was sent within the dedup window. It
 // never fails except after Close or when ctx has ended.
 func (t *Topic) Send(ctx context.Context, msgs []*driver.Message) error {
 	t.mu.Lock()
@@ -190,7 +190,7 @@ func (t *Topic) Send(ctx context.Context, msgs []*driver.Message) error {
 	entries := make([]*entry, 0, len(msgs))
 	for _, m := range msgs {
 		if t.b.dedupWindow > 0 {
-			key := m.Attributes["source"] + "\x00" + m.Attributes["id"]
+			key := driver.DedupKey(m)
 			if _, dup := ts.mu.seen[key]; dup {
 				continue
 			}
