@@ -333,7 +333,11 @@ func TestRouterUnhandled(t *testing.T) {
 		var types []string
 		r = f.router(pubsub.RouterOptions{})
 		r.Handle("a", func(context.Context, *pubsub.Message) error { types = append(types, "a:own"); c.add(1); return nil })
-		r.HandleDefault(func(_ context.Context, m *pubsub.Message) error { types = append(types, m.Type+":default"); c.add(1); return nil })
+		r.HandleDefault(func(_ context.Context, m *pubsub.Message) error {
+			types = append(types, m.Type+":default")
+			c.add(1)
+			return nil
+		})
 		stop = run(t, r)
 		f.publish(event("a", "k", 3), event("b", "k", 4))
 		<-c.done
