@@ -358,7 +358,10 @@ func TestRouterBatch(t *testing.T) {
 		var batches [][]string
 		failed := false
 		r := f.router(pubsub.RouterOptions{Concurrency: 2})
+		var mu sync.Mutex
 		r.HandleBatch("t", func(ctx context.Context, msgs []*pubsub.Message) error {
+			mu.Lock()
+			defer mu.Unlock()
 			var ids []string
 			for _, m := range msgs {
 				ids = append(ids, m.ID)
@@ -446,7 +449,6 @@ func TestRouterShutdownRedelivers(t *testing.T) {
 
 		c := newCounter(2)
 		var again []string
-		var deliveries []int
 		r2 := f.router(pubsub.RouterOptions{})
 		r2.Handle("t", func(ctx context.Context, m *pubsub.Message) error {
 			again = append(again, m.ID)
@@ -456,7 +458,6 @@ func TestRouterShutdownRedelivers(t *testing.T) {
 		stop2 := run(t, r2)
 		<-c.done
 		stop2()
-		_ = deliveries
 		if diff := cmp.Diff([]string{"slow-1", "slow-2"}, again); diff != "" {
 			t.Errorf("redelivered (-want +got):\n%s", diff)
 		}
@@ -608,4 +609,105 @@ func TestRouterRegister(t *testing.T) {
 		}
 	}()
 	r.Handle("a", func(context.Context, *pubsub.Message) error { return nil })
+}
+
+// recordingSub records the size of every Ack and can fail them.
+type recordingSub struct {
+	driver.Subscription
+	mu      sync.Mutex
+	acks    []int
+	failAck error
+}
+
+func (s *recordingSub) Ack(ctx context.Context, ids []driver.AckID) error {
+	s.mu.Lock()
+	s.acks = append(s.acks, len(ids))
+	err := s.failAck
+	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	return s.Subscription.Ack(ctx, ids)
+}
+
+// TestRouterAcks checks that acknowledgements go in batches of at most
+// AckBatch, each message once, and that a failed Ack is reported and
+// leaves the messages to be delivered again.
+func TestRouterAcks(t *testing.T) {
+	for _, fail := range []bool{false, true} {
+		t.Run(fmt.Sprint("fail=", fail), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				f := newFixture(t)
+				sub := &recordingSub{Subscription: f.b.Subscription("orders", "billing")}
+				defer sub.Close()
+				if fail {
+					sub.failAck = errors.New("channel closed")
+				}
+				var ackErrs int
+				c := newCounter(25)
+				r := pubsub.NewRouter(sub, &pubsub.RouterOptions{AckBatch: 10, AckDelay: time.Second,
+					Hooks: pubsub.RouterHooks{OnAckError: func(i pubsub.AckErrorInfo) { ackErrs += i.Messages }}})
+				r.Handle("t", func(context.Context, *pubsub.Message) error { c.add(1); return nil })
+				stop := run(t, r)
+				var msgs []*pubsub.Message
+				for i := range 25 {
+					msgs = append(msgs, event("t", fmt.Sprint("k", i), i))
+				}
+				f.publish(msgs...)
+				<-c.done
+				stop()
+				total := 0
+				for _, n := range sub.acks {
+					if n > 10 {
+						t.Errorf("an Ack of %d IDs exceeds AckBatch 10", n)
+					}
+					total += n
+				}
+				if total != 25 {
+					t.Errorf("acked %d IDs in %v, want 25", total, sub.acks)
+				}
+				wantPending, wantErrs := 0, 0
+				if fail {
+					wantPending, wantErrs = 25, 25
+				}
+				if n := f.b.Pending("orders", "billing"); n != wantPending {
+					t.Errorf("%d pending, want %d", n, wantPending)
+				}
+				if ackErrs != wantErrs {
+					t.Errorf("OnAckError counted %d messages, want %d", ackErrs, wantErrs)
+				}
+			})
+		})
+	}
+}
+
+// TestRouterExtract checks that the handler's context comes from Extract,
+// with the per-attempt deadline.
+func TestRouterExtract(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		type traceKey struct{}
+		f := newFixture(t)
+		c := newCounter(1)
+		var got string
+		var hasDeadline bool
+		r := f.router(pubsub.RouterOptions{HandlerTimeout: time.Minute,
+			Extract: func(ctx context.Context, m *pubsub.Message) context.Context {
+				return context.WithValue(ctx, traceKey{}, m.Extensions["traceparent"])
+			}})
+		r.Handle("t", func(ctx context.Context, m *pubsub.Message) error {
+			got, _ = ctx.Value(traceKey{}).(string)
+			_, hasDeadline = ctx.Deadline()
+			c.add(1)
+			return nil
+		})
+		stop := run(t, r)
+		m := event("t", "k", 1)
+		m.Extensions = map[string]string{"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}
+		f.publish(m)
+		<-c.done
+		stop()
+		if got != m.Extensions["traceparent"] || !hasDeadline {
+			t.Errorf("handler context: trace %q, deadline %v; want the extracted trace and a deadline", got, hasDeadline)
+		}
+	})
 }
