@@ -87,7 +87,9 @@ type RouterOptions struct {
 	// order; a key that is retrying holds back only its own messages.
 	Concurrency int
 	// MaxInFlight bounds the messages received and not yet settled
-	// (default 1000).
+	// (default 1000). The messages queued behind a key that is retrying
+	// count too: when they fill it, receiving pauses until the key
+	// recovers or its message is parked.
 	MaxInFlight int
 	// ReceiveBatch is the most messages asked of one driver Receive
 	// (default 100).

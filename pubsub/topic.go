@@ -351,6 +351,16 @@ func (t *Topic) onSend(info SendInfo) {
 	}
 }
 
+// Ping checks the broker connection when the driver can (driver.Pinger),
+// for readiness probes; otherwise it returns errors.ErrUnsupported.
+func (t *Topic) Ping(ctx context.Context) error {
+	p, ok := t.d.(driver.Pinger)
+	if !ok {
+		return fmt.Errorf("pubsub: ping: the driver cannot: %w", errors.ErrUnsupported)
+	}
+	return p.Ping(ctx)
+}
+
 // Close waits for the Publish calls in progress to finish, then closes the
 // driver topic. Later Publish calls fail with ErrClosed.
 func (t *Topic) Close() error {

@@ -323,3 +323,22 @@ func TestPublishAfterClose(t *testing.T) {
 		t.Fatalf("Publish after Close = %v, want ErrClosed", err)
 	}
 }
+
+// pingTopic is a fakeTopic that can ping.
+type pingTopic struct {
+	fakeTopic
+	err error
+}
+
+func (p *pingTopic) Ping(context.Context) error { return p.err }
+
+// TestTopicPing checks that Ping reaches a driver.Pinger and says when the
+// driver cannot ping.
+func TestTopicPing(t *testing.T) {
+	if err := pubsub.NewTopic(&fakeTopic{}, nil).Ping(t.Context()); !errors.Is(err, errors.ErrUnsupported) {
+		t.Errorf("Ping without a Pinger = %v, want errors.ErrUnsupported", err)
+	}
+	if err := pubsub.NewTopic(&pingTopic{err: errBrokerDown}, nil).Ping(t.Context()); !errors.Is(err, errBrokerDown) {
+		t.Errorf("Ping = %v, want the driver's error", err)
+	}
+}

@@ -9,7 +9,7 @@
 // other CloudEvents implementations can read what Fjord publishes.
 //
 // Optional abilities are separate interfaces found by type assertion
-// (Pinger, Releaser); the seam itself stays small.
+// (Pinger); the seam itself stays small.
 package driver
 
 import (
