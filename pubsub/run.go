@@ -63,7 +63,7 @@ type runner struct {
 	o       RouterOptions
 	routes  map[string]*route
 	def     Handler
-	backoff Backoff
+	backoff backoff
 	work    chan workItem     // capacity MaxInFlight: sends never block
 	acks    chan driver.AckID // to the acker
 	slots   chan struct{}     // one token per message that may be in flight
@@ -81,7 +81,7 @@ type runner struct {
 func newRun(r *Router, routes map[string]*route, def Handler) *runner {
 	o := r.opts
 	rn := &runner{r: r, o: o, routes: routes, def: def,
-		backoff: Backoff{Min: o.MinBackoff, Max: o.MaxBackoff},
+		backoff: backoff{Min: o.MinBackoff, Max: o.MaxBackoff},
 		work:    make(chan workItem, o.MaxInFlight),
 		acks:    make(chan driver.AckID, o.AckBatch),
 		slots:   make(chan struct{}, o.MaxInFlight),

@@ -307,7 +307,7 @@ func (t *Topic) sendGroup(group []*publishReq) error {
 
 // sendChunk sends one batch, retrying retryable errors.
 func (t *Topic) sendChunk(ctx context.Context, group []*publishReq, chunk []*driver.Message) error {
-	backoff := Backoff{Min: t.opts.MinBackoff, Max: t.opts.MaxBackoff}
+	bo := backoff{Min: t.opts.MinBackoff, Max: t.opts.MaxBackoff}
 	for attempt := 1; ; attempt++ {
 		start := time.Now()
 		err := t.d.Send(ctx, chunk)
@@ -327,7 +327,7 @@ func (t *Topic) sendChunk(ctx context.Context, group []*publishReq, chunk []*dri
 			return &PublishError{Messages: len(chunk), Attempts: attempt, Retryable: retryable, Err: err}
 		}
 		t.setLastErr(group, err)
-		info.RetryIn = backoff.Delay(attempt)
+		info.RetryIn = bo.Delay(attempt)
 		t.onSend(info)
 		t.opts.Logger.LogAttrs(ctx, slog.LevelInfo, "pubsub: publish retrying",
 			slog.Int("messages", len(chunk)), slog.Int("attempt", attempt), slog.Duration("backoff", info.RetryIn), slog.Any("err", err))
