@@ -711,3 +711,35 @@ func TestRouterExtract(t *testing.T) {
 		}
 	})
 }
+
+// TestRouterBatchParks checks that a batch whose handler reports poison is
+// parked whole, each message with the reason, and acknowledged.
+func TestRouterBatchParks(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFixture(t)
+		c := newCounter(3)
+		r := f.router(pubsub.RouterOptions{Hooks: pubsub.RouterHooks{OnParked: func(pubsub.ParkInfo) { c.add(1) }}})
+		r.HandleBatch("t", func(context.Context, []*pubsub.Message) error {
+			return fmt.Errorf("decode: %w", pubsub.ErrPoison)
+		}, &pubsub.BatchOptions{Size: 3})
+		stop := run(t, r)
+		f.publish(event("t", "a", 1), event("t", "b", 2), event("t", "c", 3))
+		<-c.done
+		stop()
+		pms := f.parked()
+		var ids []string
+		for _, pm := range pms {
+			ids = append(ids, pm.Message.ID)
+			if want := "batch poison: decode: pubsub: poison message"; pm.Reason != want || pm.Attempts != 1 {
+				t.Errorf("parked %s: reason %q, attempts %d; want %q, 1", pm.Message.ID, pm.Reason, pm.Attempts, want)
+			}
+		}
+		slices.Sort(ids)
+		if diff := cmp.Diff([]string{"a-1", "b-2", "c-3"}, ids); diff != "" {
+			t.Errorf("parked (-want +got):\n%s", diff)
+		}
+		if n := f.b.Pending("orders", "billing"); n != 0 {
+			t.Errorf("%d left unacknowledged", n)
+		}
+	})
+}

@@ -47,6 +47,9 @@ func (rn *runner) tryPark(ctx context.Context, ds []*delivery) (done bool, delay
 		}
 		err = rn.o.Park.Send(ctx, msgs)
 	}
+	if err != nil && ctx.Err() != nil {
+		return false, -1 // Run is ending: given back, not a park failure
+	}
 	for _, d := range ds {
 		info := ParkInfo{Message: d.m, Raw: d.dm, Reason: d.park, Attempts: d.attempts, Err: err}
 		if err == nil {
@@ -65,11 +68,8 @@ func (rn *runner) tryPark(ctx context.Context, ds []*delivery) (done bool, delay
 			slog.String("source", d.dm.Attributes["source"]), slog.String("type", d.dm.Attributes["type"]),
 			slog.String("reason", d.park), slog.Int("attempts", d.attempts), slog.Any("err", err))...)
 	}
-	switch {
-	case err == nil:
+	if err == nil {
 		return true, 0
-	case ctx.Err() != nil:
-		return false, -1
 	}
 	return false, rn.backoff.Delay(ds[0].parkTries)
 }
