@@ -743,3 +743,81 @@ func TestRouterBatchParks(t *testing.T) {
 		}
 	})
 }
+
+// TestRouterAtLeastOnceAcrossRestarts stops and restarts the consumer
+// while messages of many keys are being handled, with failures injected:
+// every message is handled at least once, and each key's messages are
+// first handled in the order published.
+func TestRouterAtLeastOnceAcrossRestarts(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFixture(t)
+		const keys, perKey = 10, 30
+		var mu sync.Mutex
+		tries := map[string]int{}
+		first := map[string][]int{} // key → seqs in order of first success
+		succeeded := map[string]bool{}
+		var successes int
+		progress := make(chan struct{}, keys*perKey*4)
+		handler := func(ctx context.Context, m *pubsub.Message) error {
+			time.Sleep(time.Millisecond) // fake time: handlers overlap with the stops
+			mu.Lock()
+			defer mu.Unlock()
+			tries[m.ID]++
+			if tries[m.ID]%4 == 1 && len(m.ID)%3 == 0 {
+				return errors.New("injected failure")
+			}
+			if !succeeded[m.ID] {
+				succeeded[m.ID] = true
+				var seq int
+				fmt.Sscanf(m.ID[strings.LastIndex(m.ID, "-")+1:], "%d", &seq)
+				first[m.Key] = append(first[m.Key], seq)
+			}
+			successes++
+			progress <- struct{}{}
+			return nil
+		}
+		var msgs []*pubsub.Message
+		for i := range perKey {
+			for k := range keys {
+				msgs = append(msgs, event("t", fmt.Sprint("key", k), i))
+			}
+		}
+		f.publish(msgs...)
+		for round := 0; ; round++ {
+			r := f.router(pubsub.RouterOptions{Concurrency: 4, MaxAttempts: 100, MaxInFlight: 40})
+			r.Handle("t", handler)
+			stop := run(t, r)
+			for range 70 {
+				<-progress
+				mu.Lock()
+				all := len(succeeded) == keys*perKey
+				mu.Unlock()
+				if all {
+					break
+				}
+			}
+			stop()
+			mu.Lock()
+			all := len(succeeded) == keys*perKey
+			mu.Unlock()
+			if all {
+				break
+			}
+			if round > 20 {
+				t.Fatalf("only %d of %d messages handled after %d rounds", len(succeeded), keys*perKey, round)
+			}
+		}
+		want := make([]int, perKey)
+		for i := range want {
+			want[i] = i
+		}
+		for k := range keys {
+			if diff := cmp.Diff(want, first[fmt.Sprint("key", k)]); diff != "" {
+				t.Errorf("key%d first handled out of order (-want +got):\n%s", k, diff)
+			}
+		}
+		if n := f.b.Pending("orders", "billing"); n != 0 {
+			t.Errorf("%d messages unacknowledged at the end", n)
+		}
+	})
+}

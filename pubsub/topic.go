@@ -37,6 +37,8 @@ type PublishError struct {
 	Err error
 }
 
+// Error says how many messages failed after how many attempts, whether
+// retrying may help, and why.
 func (e *PublishError) Error() string {
 	what := "failed"
 	if e.Retryable {
