@@ -18,6 +18,7 @@ type delivery struct {
 	m       *Message // nil when invalid
 	invalid error    // why fromDriver refused it
 	kq      *keyQueue
+	seq     uint64 // receive order within the Run
 	// Failures so far; guarded by being handled by one worker at a time.
 	attempts            int
 	firstFail, lastFail time.Time
@@ -74,6 +75,7 @@ type runner struct {
 		collecting map[*route]*batch
 		timers     map[*time.Timer]bool
 		unsettled  map[*delivery]bool
+		received   uint64 // deliveries so far, to number them
 		stopping   bool
 	}
 }
@@ -205,6 +207,8 @@ func (rn *runner) dispatch(dm *driver.Message) {
 	}
 	rn.mu.Lock()
 	defer rn.mu.Unlock()
+	rn.mu.received++
+	d.seq = rn.mu.received
 	rn.mu.unsettled[d] = true
 	kq := rn.mu.keys[key]
 	if kq != nil {

@@ -1,11 +1,13 @@
 package pubsub
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -201,12 +203,14 @@ func (rn *runner) settle(parent context.Context, ids []driver.AckID, nack bool) 
 		rn.logAttrs(slog.Int("messages", len(ids)), slog.Any("err", err))...)
 }
 
-// nackUnsettled gives back every message received and not settled.
+// nackUnsettled gives back every message received and not settled, in
+// receive order.
 func (rn *runner) nackUnsettled(parent context.Context) {
 	rn.mu.Lock()
-	ids := make([]driver.AckID, 0, len(rn.mu.unsettled))
-	for d := range rn.mu.unsettled {
-		ids = append(ids, d.dm.AckID)
+	ds := slices.SortedFunc(maps.Keys(rn.mu.unsettled), func(a, b *delivery) int { return cmp.Compare(a.seq, b.seq) })
+	ids := make([]driver.AckID, len(ds))
+	for i, d := range ds {
+		ids[i] = d.dm.AckID
 	}
 	clear(rn.mu.unsettled)
 	clear(rn.mu.keys)

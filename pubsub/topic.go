@@ -184,6 +184,9 @@ func (t *Topic) publish(ctx context.Context, msgs []*Message) error {
 	if err != nil {
 		return err
 	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("pubsub: publish of %d messages: nothing sent: %w", len(msgs), err)
+	}
 	req := &publishReq{ctx: ctx, msgs: dms, done: make(chan error, 1)}
 	t.mu.Lock()
 	if t.mu.closed {
