@@ -87,6 +87,26 @@ func (f *fixture) parked() []*pubsub.ParkedMessage {
 	return out
 }
 
+// consume runs a Router that handles messages of type typ until it has
+// handled n, and returns their IDs in the order handled.
+func (f *fixture) consume(typ string, n int) []string {
+	var mu sync.Mutex
+	var ids []string
+	c := newCounter(n)
+	r := f.router(pubsub.RouterOptions{})
+	r.Handle(typ, func(_ context.Context, m *pubsub.Message) error {
+		mu.Lock()
+		ids = append(ids, m.ID)
+		mu.Unlock()
+		c.add(1)
+		return nil
+	})
+	stop := run(f.t, r)
+	<-c.done
+	stop()
+	return ids
+}
+
 // counter signals done once it has been called n times.
 type counter struct {
 	mu   sync.Mutex
@@ -447,17 +467,7 @@ func TestRouterShutdownRedelivers(t *testing.T) {
 			t.Fatalf("%d messages pending after shutdown, want the 2 slow ones", n)
 		}
 
-		c := newCounter(2)
-		var again []string
-		r2 := f.router(pubsub.RouterOptions{})
-		r2.Handle("t", func(ctx context.Context, m *pubsub.Message) error {
-			again = append(again, m.ID)
-			c.add(1)
-			return nil
-		})
-		stop2 := run(t, r2)
-		<-c.done
-		stop2()
+		again := f.consume("t", 2)
 		if diff := cmp.Diff([]string{"slow-1", "slow-2"}, again); diff != "" {
 			t.Errorf("redelivered (-want +got):\n%s", diff)
 		}
@@ -512,16 +522,7 @@ func TestParkedRequeue(t *testing.T) {
 		if err := p.Requeue(t.Context(), pms[0], to); err != nil {
 			t.Fatal(err)
 		}
-		c = newCounter(1)
-		r2 := f.router(pubsub.RouterOptions{})
-		r2.Handle("t", func(_ context.Context, m *pubsub.Message) error {
-			handled = append(handled, m.ID)
-			c.add(1)
-			return nil
-		})
-		stop2 := run(t, r2)
-		<-c.done
-		stop2()
+		handled = append(handled, f.consume("t", 1)...)
 		if diff := cmp.Diff([]string{"k-1"}, handled); diff != "" {
 			t.Errorf("handled after requeue (-want +got):\n%s", diff)
 		}
