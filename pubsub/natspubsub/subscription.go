@@ -344,3 +344,8 @@ func (s *Subscription) Ping(ctx context.Context) error {
 	}
 	return nil
 }
+
+// Features says what the driver does; see the package documentation.
+func Features() driver.Features {
+	return driver.Features{OrderedKeys: true, Dedup: true, Redelivery: true, Deliveries: true}
+}
