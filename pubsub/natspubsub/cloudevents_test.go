@@ -106,7 +106,7 @@ func TestCloudEventsSDKReads(t *testing.T) {
 	}
 	type event struct {
 		ID, Source, Type, Subject, Time, ContentType, Schema, Data string
-		Extensions                                              map[string]any
+		Extensions                                                 map[string]any
 	}
 	got := event{ev.ID(), ev.Source(), ev.Type(), ev.Subject(), ev.Time().Format(time.RFC3339Nano),
 		ev.DataContentType(), ev.DataSchema(), string(ev.Data()), ev.Extensions()}
