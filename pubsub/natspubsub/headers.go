@@ -2,13 +2,14 @@ package natspubsub
 
 import (
 	"crypto/sha256"
-	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"strings"
 	"unicode/utf8"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/fjord-data/fjord/pubsub/driver"
 )
 
 // The CloudEvents NATS protocol binding, binary content mode (spec
@@ -168,19 +169,15 @@ func unhex(c byte) (byte, bool) {
 	return 0, false
 }
 
-// msgID is the Nats-Msg-Id of the message with this source and id: the
-// first 128 bits of SHA-256 over both (each length-prefixed), in hex. The
-// same pair always gives the same ID, so JetStream drops a retried publish
-// within the stream's duplicate window. ok is false when either is empty.
-func msgID(source, id string) (string, bool) {
-	if source == "" || id == "" {
+// msgID is the Nats-Msg-Id of m: the first 128 bits of SHA-256 over its
+// driver.DedupKey (source, id, and the requeue count of a requeued
+// message), in hex. The same message always gives the same ID, so
+// JetStream drops a retried publish within the stream's duplicate window.
+// ok is false when m has no source or no id.
+func msgID(m *driver.Message) (string, bool) {
+	if m.Attributes["source"] == "" || m.Attributes["id"] == "" {
 		return "", false
 	}
-	h := sha256.New()
-	var n [binary.MaxVarintLen64]byte
-	h.Write(n[:binary.PutUvarint(n[:], uint64(len(source)))])
-	h.Write([]byte(source))
-	h.Write([]byte(id))
-	sum := h.Sum(nil)
+	sum := sha256.Sum256([]byte(driver.DedupKey(m)))
 	return hex.EncodeToString(sum[:16]), true
 }

@@ -6,6 +6,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/nats-io/nats.go"
+
+	"github.com/fjord-data/fjord/pubsub/driver"
 )
 
 // The cases follow the CloudEvents NATS protocol binding, section 3.1.3.2.
@@ -81,14 +83,22 @@ func TestHeaders(t *testing.T) {
 }
 
 func TestMsgID(t *testing.T) {
-	a, _ := msgID("/shop", "1")
-	b, _ := msgID("/shop", "1")
-	c, _ := msgID("/shop1", "")
-	d, _ := msgID("/sho", "p1")
-	if a != b || a == d || len(a) != 32 {
-		t.Errorf("msgID: same pair %q and %q, shifted pair %q; want equal, distinct, 32 hex digits", a, b, d)
+	m := func(source, id, requeued string) *driver.Message {
+		a := map[string]string{"source": source, "id": id}
+		if requeued != "" {
+			a[driver.RequeueAttribute] = requeued
+		}
+		return &driver.Message{Attributes: a}
 	}
-	if _, ok := msgID("/shop1", ""); ok || c != "" {
+	a, _ := msgID(m("/shop", "1", ""))
+	b, _ := msgID(m("/shop", "1", ""))
+	shifted, _ := msgID(m("/sho", "p1", ""))
+	requeued, _ := msgID(m("/shop", "1", "1"))
+	if a != b || a == shifted || a == requeued || len(a) != 32 {
+		t.Errorf("msgID: same message %q and %q, shifted %q, requeued %q; want equal, distinct, distinct, 32 hex digits",
+			a, b, shifted, requeued)
+	}
+	if id, ok := msgID(m("/shop", "", "")); ok || id != "" {
 		t.Error("msgID without an id gave an ID")
 	}
 }

@@ -345,7 +345,6 @@ func (s *Subscription) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Features says what the driver does; see the package documentation.
-func Features() driver.Features {
-	return driver.Features{OrderedKeys: true, Dedup: true, Redelivery: true, Deliveries: true}
-}
+// Features are what natspubsub supports: everything (see the package
+// documentation for what OrderedKeys means with redelivery).
+var Features = driver.Features{OrderedKeys: true, Dedup: true, Redelivery: true, Deliveries: true}

@@ -110,7 +110,7 @@ func (t *Topic) Send(ctx context.Context, msgs []*driver.Message) error {
 func (t *Topic) publish(m *driver.Message) (jetstream.PubAckFuture, error) {
 	nm := &nats.Msg{Subject: t.subject, Header: encodeHeaders(m.Attributes, m.Key), Data: m.Data}
 	opts := []jetstream.PublishOpt{jetstream.WithRetryAttempts(0)} // callers retry, never the driver
-	if id, ok := msgID(m.Attributes["source"], m.Attributes["id"]); ok {
+	if id, ok := msgID(m); ok {
 		opts = append(opts, jetstream.WithMsgID(id))
 	}
 	return t.js.PublishMsgAsync(nm, opts...)
