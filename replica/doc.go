@@ -18,5 +18,18 @@
 //	row, ok, err := r.Get(ctx, "42")
 //
 // The input is the small Source interface: CategorySource reads an event
-// store category; a messaging source can implement it as well.
+// store category. A replica can also be fed by the owner's pubsub topic:
+// the owner publishes each change with MessageCodec.Message (the version
+// travels in the "entityversion" extension), and the replica's Router
+// applies them with Route. Such a replica keeps no position: create its
+// subscription before taking the snapshot it bootstraps from (a Snapshot
+// at position 0), and let version gating drop the changes the snapshot
+// already holds.
+//
+//	codec := replica.MessageCodec{Source: "/crm", ChangeType: "crm.customer.changed",
+//		DeleteType: "crm.customer.deleted", SubjectPrefix: "customer/"}
+//	err := topic.Publish(ctx, codec.Message(replica.Change{Key: "42", Version: 7, Data: state})) // owner
+//	r := replica.New(db, "customers", nil, nil)                                                   // replica
+//	r.Route(router, codec, nil)
+//	go router.Run(ctx)
 package replica

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"iter"
 	"log/slog"
 	"sync"
 
@@ -225,6 +226,32 @@ func (r *Replica) Get(ctx context.Context, key string) (Row, bool, error) {
 		return Row{}, false, nil
 	}
 	return row, err == nil, err
+}
+
+// All yields the live rows in key order (tombstones are left out). The
+// rows are read in one query; stop early by breaking out of the loop.
+func (r *Replica) All(ctx context.Context) iter.Seq2[Row, error] {
+	return func(yield func(Row, error) bool) {
+		rows, err := r.db.QueryContext(ctx, "SELECT key, version, data FROM "+r.name+" WHERE deleted = 0 ORDER BY key")
+		if err != nil {
+			yield(Row{}, fmt.Errorf("replica %s: %w", r.name, err))
+			return
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var row Row
+			if err := rows.Scan(&row.Key, &row.Version, &row.Data); err != nil {
+				yield(Row{}, fmt.Errorf("replica %s: %w", r.name, err))
+				return
+			}
+			if !yield(row, nil) {
+				return
+			}
+		}
+		if err := rows.Err(); err != nil {
+			yield(Row{}, fmt.Errorf("replica %s: %w", r.name, err))
+		}
+	}
 }
 
 // WaitFor blocks until the replica has applied everything up to pos, or
