@@ -5,7 +5,10 @@
 //
 // Upserts are gated by version, so redelivered and reordered changes are
 // harmless; deletions leave tombstones so that an older change arriving
-// late cannot bring an entity back. A new replica bootstraps from the
+// late cannot bring an entity back. With Options.TombstoneRetention,
+// tombstones older than it are purged: a late change is then rejected only
+// within the retention, since an older deletion can no longer be told from
+// a key never seen. A new replica bootstraps from the
 // owner's snapshot, tagged with the position it was taken at, then
 // catches up from that position. Reconcile compares the replica with a
 // snapshot of the owner (row count and checksum) and names the entities
