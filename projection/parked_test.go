@@ -33,8 +33,9 @@ func parked(t *testing.T, p *projection.Projector) []projection.ParkedEvent {
 	return out
 }
 
-// TestParkedEvents parks two events a handler rejects, lists them, retries
-// one (failing, then succeeding) and discards the other.
+// TestParkedEvents parks three events a handler rejects, lists them,
+// retries two (failing, then succeeding; one of them no longer in the
+// store) and discards the third.
 func TestParkedEvents(t *testing.T) {
 	sqltest.Each(t, func(t *testing.T, db *sql.DB) {
 		ctx := context.Background()
@@ -48,9 +49,9 @@ func TestParkedEvents(t *testing.T) {
 			}
 			return handle(ctx, tx, e)
 		}
-		for i, amount := range []int{1, 2, 4, 8, 16} {
+		for i, amount := range []int{1, 2, 4, 8, 16, 32} {
 			e := deposit(amount)
-			if amount == 4 || amount == 16 {
+			if amount == 4 || amount >= 16 {
 				e.Metadata = []byte("poison")
 			}
 			if _, err := s.Append(ctx, "account-1", eventstore.Exact(eventstore.Version(i)), e); err != nil {
@@ -64,7 +65,7 @@ func TestParkedEvents(t *testing.T) {
 		runCtx, cancel := context.WithCancel(ctx)
 		done := make(chan error, 1)
 		go func() { done <- p.Run(runCtx) }()
-		if err := p.WaitFor(ctx, 5); err != nil {
+		if err := p.WaitFor(ctx, 6); err != nil {
 			t.Fatal(err)
 		}
 		cancel()
@@ -74,6 +75,7 @@ func TestParkedEvents(t *testing.T) {
 		want := []projection.ParkedEvent{
 			{Position: 3, Stream: "account-1", Version: 3, Type: "Deposited", Data: deposit(4).Data, Err: "poisoned"},
 			{Position: 5, Stream: "account-1", Version: 5, Type: "Deposited", Data: deposit(16).Data, Err: "poisoned"},
+			{Position: 6, Stream: "account-1", Version: 6, Type: "Deposited", Data: deposit(32).Data, Err: "poisoned"},
 		}
 		if diff := cmp.Diff(want, parked(t, p), cmpopts.EquateEmpty()); diff != "" {
 			t.Fatalf("parked (-want +got):\n%s", diff)
@@ -94,16 +96,21 @@ func TestParkedEvents(t *testing.T) {
 		if err := p.RetryParked(ctx, 3); err != nil {
 			t.Fatalf("RetryParked(3): %v", err)
 		}
-		if err := p.DiscardParked(ctx, 5); err != nil {
-			t.Fatalf("DiscardParked(5): %v", err)
+		// A projector of the same name over a store without the event
+		// retries it from the parked copy.
+		if err := projection.New(newStore(t), db, def, nil).RetryParked(ctx, 5); err != nil {
+			t.Fatalf("RetryParked(5) from the parked copy: %v", err)
+		}
+		if err := p.DiscardParked(ctx, 6); err != nil {
+			t.Fatalf("DiscardParked(6): %v", err)
 		}
 		if got := parked(t, p); len(got) != 0 {
 			t.Errorf("parked after retry and discard: %+v", got)
 		}
-		if diff := cmp.Diff(map[string]balance{"account-1": {Total: 1 + 2 + 4 + 8, Events: 4}}, readModel(t, db)); diff != "" {
+		if diff := cmp.Diff(map[string]balance{"account-1": {Total: 1 + 2 + 4 + 8 + 16, Events: 5}}, readModel(t, db)); diff != "" {
 			t.Errorf("read model after retry and discard (-want +got):\n%s", diff)
 		}
-		for _, pos := range []eventstore.Position{3, 5, 4} {
+		for _, pos := range []eventstore.Position{3, 5, 6, 4} {
 			if err := p.RetryParked(ctx, pos); !errors.Is(err, projection.ErrNotParked) {
 				t.Errorf("RetryParked(%d) = %v, want ErrNotParked", pos, err)
 			}

@@ -153,8 +153,11 @@ func Publish(ctx context.Context, topic *pubsub.Topic, data []byte, opts *Option
 
 // Feed offers the bundles of a subscription to a rollout.Watcher and
 // records the watcher's outcomes on a status topic. A bundle message is
-// acknowledged once the watcher has applied or rejected it; messages of
-// other types are acknowledged and skipped. It is safe for concurrent use;
+// acknowledged once the watcher has applied or rejected it and reported
+// the outcome; when the report fails, or the watcher stops first, the
+// message is given back and offered again later (a watcher that already
+// applied it rejects it then as stale). Messages of other types are
+// acknowledged and skipped. It is safe for concurrent use;
 // run one Bundles at a time.
 type Feed struct {
 	sub    driver.Subscription

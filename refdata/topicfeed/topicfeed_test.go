@@ -74,17 +74,28 @@ func statuses(ctx context.Context, t *testing.T, sub *mempubsub.Subscription, n 
 	return got
 }
 
-// instance runs a watcher over a topicfeed until stop is called.
-func instance(t *testing.T, b *mempubsub.Broker, reg *refdata.Registry, name, keep string) (stop func()) {
+// instance runs a watcher over a topicfeed; stop waits until the watcher
+// has reported n outcomes (so their bundles are settled), then stops it.
+func instance(t *testing.T, b *mempubsub.Broker, reg *refdata.Registry, name, keep string, n int) (stop func()) {
 	t.Helper()
 	status := pubsub.NewTopic(b.Topic("refdata.status"), nil)
 	sub := b.Subscription("refdata.bundles", name)
 	feed := topicfeed.New(sub, status, &topicfeed.Options{Topic: "refdata.bundles", Consumer: name, Keep: keep})
-	w := rollout.NewWatcher(reg, []rollout.Feed{feed}, &rollout.WatcherOptions{Trusted: trusted(), Status: feed, Instance: name})
+	reported := make(chan struct{}, n)
+	w := rollout.NewWatcher(reg, []rollout.Feed{feed}, &rollout.WatcherOptions{Trusted: trusted(), Status: feed, Instance: name,
+		OnStatus: func(rollout.Status) {
+			select {
+			case reported <- struct{}{}:
+			default: // more than n: the test fails on the statuses it reads
+			}
+		}})
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- w.Run(ctx) }()
 	return func() {
+		for range n {
+			<-reported
+		}
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("Watcher.Run: %v", err)
@@ -123,10 +134,16 @@ func TestRollOutOverATopic(t *testing.T) {
 		t.Fatal("a refused bundle was sent")
 	}
 
-	// An unsigned bundle sent around Publish, and one signed by an
-	// untrusted key, are rejected; the good one is applied.
-	if err := bundles.Publish(ctx, &pubsub.Message{ID: "unsigned", Source: topicfeed.DefaultSource,
-		Type: topicfeed.TypeBundlePublished, Subject: "2026.11.26.1", Data: unsigned}); err != nil {
+	// An unsigned bundle and junk sent around Publish, and a bundle
+	// signed by an untrusted key, are rejected; a message of another type
+	// is skipped; the good bundle is applied. All go in order, on the
+	// key Publish uses.
+	const key = "refdata-bundles"
+	if err := bundles.Publish(ctx,
+		&pubsub.Message{ID: "unsigned", Key: key, Source: topicfeed.DefaultSource, Type: topicfeed.TypeBundlePublished, Subject: "2026.11.26.1", Data: unsigned},
+		&pubsub.Message{ID: "junk", Key: key, Source: topicfeed.DefaultSource, Type: topicfeed.TypeBundlePublished, Subject: "junk", Data: []byte("junk")},
+		&pubsub.Message{ID: "other", Key: key, Source: topicfeed.DefaultSource, Type: "fjord.refdata.bundle.announced", Data: []byte("{}")},
+	); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := topicfeed.Publish(ctx, bundles, bundletest.Signed(t, bundletest.Next(t, base, "2026.11.26.2", withBlue, refdata.DatasetColours), other), nil); err != nil {
@@ -144,13 +161,14 @@ func TestRollOutOverATopic(t *testing.T) {
 	}
 
 	keep := t.TempDir()
-	stop := instance(t, b, reg, "svc-1", keep)
+	stop := instance(t, b, reg, "svc-1", keep, 4)
 	statusSub := b.Subscription("refdata.status", "ops")
 	defer statusSub.Close()
-	got := statuses(ctx, t, statusSub, 3)
+	got := statuses(ctx, t, statusSub, 4)
 	stop()
 	want := []outcome{
 		{topicfeed.TypeBundleRejected, "svc-1", false, "2026.11.26.1", base.Version(), false},
+		{topicfeed.TypeBundleRejected, "svc-1", false, "", base.Version(), false},
 		{topicfeed.TypeBundleRejected, "svc-1", false, "2026.11.26.2", base.Version(), false},
 		{topicfeed.TypeBundleApplied, "svc-1", true, "2026.11.26.3", "2026.11.26.3", false},
 	}
@@ -167,7 +185,7 @@ func TestRollOutOverATopic(t *testing.T) {
 	// After a restart the topic offers nothing new: the kept bundle
 	// brings the registry back to the version it had.
 	restarted := refdata.NewRegistry(nil)
-	stop = instance(t, b, restarted, "svc-1", keep)
+	stop = instance(t, b, restarted, "svc-1", keep, 1)
 	got = statuses(ctx, t, statusSub, 1)
 	stop()
 	if diff := cmp.Diff([]outcome{{topicfeed.TypeBundleApplied, "svc-1", true, "2026.11.26.3", "2026.11.26.3", true}}, got); diff != "" {
@@ -196,5 +214,18 @@ func TestWholeDataFits(t *testing.T) {
 	t.Logf("all %d datasets: %d bytes encoded, %d gzipped (limit %d)", len(all.Tables), len(data), len(m.Data), topicfeed.DefaultMaxBytes)
 	if len(m.Data) > topicfeed.DefaultMaxBytes/4 {
 		t.Errorf("the whole data gzips to %d bytes: less than a quarter of the %d-byte limit is left to grow", len(m.Data), topicfeed.DefaultMaxBytes)
+	}
+}
+
+// When the subscription fails, the watcher stops with the feed's error.
+func TestSubscriptionFailureStopsTheWatcher(t *testing.T) {
+	b := mempubsub.New(nil)
+	b.CreateSubscription("refdata.bundles", "svc-1")
+	sub := b.Subscription("refdata.bundles", "svc-1")
+	sub.Close()
+	feed := topicfeed.New(sub, nil, &topicfeed.Options{Topic: "refdata.bundles"})
+	w := rollout.NewWatcher(refdata.NewRegistry(nil), []rollout.Feed{feed}, &rollout.WatcherOptions{Trusted: trusted()})
+	if err := w.Run(t.Context()); !errors.Is(err, mempubsub.ErrClosed) || !strings.Contains(err.Error(), "refdata.bundles") {
+		t.Errorf("Watcher.Run = %v, want the subscription's ErrClosed, naming the topic", err)
 	}
 }
