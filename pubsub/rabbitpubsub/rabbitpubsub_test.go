@@ -240,8 +240,8 @@ func TestBinaryContentMode(t *testing.T) {
 		Headers: map[string]any{
 			"cloudEvents_id": "id-7", "cloudEvents_source": "/test", "cloudEvents_specversion": "1.0",
 			"cloudEvents_type": "test.created", "cloudEvents_subject": "thing/1",
-			"cloudEvents_time":        "2026-11-25T10:00:00.123456789Z",
-			"cloudEvents_traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+			"cloudEvents_time":         "2026-11-25T10:00:00.123456789Z",
+			"cloudEvents_traceparent":  "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
 			"cloudEvents_partitionkey": "key-1",
 		},
 		ContentType: "application/json", MessageID: "id-7", DeliveryMode: amqp.Persistent,
