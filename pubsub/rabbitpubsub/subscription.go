@@ -297,3 +297,6 @@ func Features(opts *SubscriptionOptions) driver.Features {
 		Deliveries:  true,
 	}
 }
+
+// Ping checks the broker connection (see Conn.Ping).
+func (s *Subscription) Ping(ctx context.Context) error { return s.conn.Ping(ctx) }

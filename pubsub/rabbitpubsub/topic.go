@@ -219,3 +219,6 @@ func (t *Topic) Close() error {
 	t.mu.ch = nil
 	return nil
 }
+
+// Ping checks the broker connection (see Conn.Ping).
+func (t *Topic) Ping(ctx context.Context) error { return t.conn.Ping(ctx) }

@@ -2,6 +2,7 @@ package stomppubsub
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"sync"
@@ -127,6 +128,12 @@ func (l *link) close() error {
 	defer cancel()
 	err := l.bounded(ctx, l.conn.Disconnect)
 	l.drop()
+	if errors.Is(err, stomp.ErrClosedUnexpectedly) {
+		// The broker closes the socket once it has answered DISCONNECT,
+		// and that may be seen before the receipt. Either way the
+		// connection is gone, which is what Close is for.
+		return nil
+	}
 	return err
 }
 

@@ -11,12 +11,6 @@ import (
 	"github.com/go-stomp/stomp/v3/frame"
 )
 
-// maxPrefetch is go-stomp's buffer of messages per subscription. A larger
-// window would let the broker send more than the buffer holds, stalling
-// the connection's frame loop (and with it receipts) while Receive is not
-// being called.
-const maxPrefetch = 16
-
 // SubscriptionOptions configures OpenSubscription. The zero value works.
 type SubscriptionOptions struct {
 	Dial DialOptions
@@ -27,7 +21,7 @@ type SubscriptionOptions struct {
 	// stand by. Artemis needs the queue configured exclusive instead.
 	CompetingConsumers bool
 	// Prefetch is how many unacknowledged messages the broker sends ahead
-	// (activemq.prefetchSize); 0 and values above 16 mean 16.
+	// (activemq.prefetchSize); 0 means 100.
 	Prefetch int
 	// Headers are further SUBSCRIBE headers ("selector").
 	Headers map[string]string
@@ -49,12 +43,14 @@ type SubscriptionOptions struct {
 type Subscription struct {
 	addr, destination string
 	opts              SubscriptionOptions
+	pumps             sync.WaitGroup
 
 	mu struct {
 		sync.Mutex
 		link link
 		sub  *stomp.Subscription
-		gen  uint64 // counts SUBSCRIBEs; ackIDs carry it
+		buf  chan *stomp.Message // the pump's copy of sub.C
+		gen  uint64              // counts SUBSCRIBEs; ackIDs carry it
 		// unsubscribed is the generation a Nack ended on purpose.
 		unsubscribed uint64
 		closed       bool
@@ -75,8 +71,8 @@ func OpenSubscription(ctx context.Context, addr, destination string, opts *Subsc
 	if opts != nil {
 		s.opts = *opts
 	}
-	if s.opts.Prefetch <= 0 || s.opts.Prefetch > maxPrefetch {
-		s.opts.Prefetch = maxPrefetch
+	if s.opts.Prefetch <= 0 {
+		s.opts.Prefetch = 100
 	}
 	s.mu.link.addr, s.mu.link.opts = addr, s.opts.Dial
 	s.mu.Lock()
@@ -95,7 +91,7 @@ func (s *Subscription) subscribeLocked(ctx context.Context) (chan *stomp.Message
 		return nil, 0, ErrClosed
 	}
 	if s.mu.sub != nil {
-		return s.mu.sub.C, s.mu.gen, nil
+		return s.mu.buf, s.mu.gen, nil
 	}
 	conn, err := s.mu.link.get(ctx)
 	if err != nil {
@@ -119,9 +115,24 @@ func (s *Subscription) subscribeLocked(ctx context.Context) (chan *stomp.Message
 		s.mu.link.drop()
 		return nil, 0, classify("subscribe to "+s.destination, err)
 	}
-	s.mu.sub = sub
+	s.mu.sub, s.mu.buf = sub, make(chan *stomp.Message, s.opts.Prefetch+1)
 	s.mu.gen++
-	return sub.C, s.mu.gen, nil
+	s.pumps.Add(1)
+	go s.pump(sub.C, s.mu.buf)
+	return s.mu.buf, s.mu.gen, nil
+}
+
+// pump copies a subscription's messages into buf until go-stomp closes its
+// channel (UNSUBSCRIBE, DISCONNECT or a lost connection). go-stomp buffers
+// only 16 messages per subscription and then stalls the connection's frame
+// loop, receipts included; buf holds the whole prefetch window (and the
+// final error message), so the pump never blocks.
+func (s *Subscription) pump(from <-chan *stomp.Message, buf chan<- *stomp.Message) {
+	defer s.pumps.Done()
+	defer close(buf)
+	for m := range from {
+		buf <- m
+	}
 }
 
 // Receive waits until at least one message is available or ctx ends and
@@ -273,7 +284,9 @@ func (s *Subscription) Close() error {
 	}
 	s.mu.closed = true
 	s.mu.sub = nil
-	return s.mu.link.close()
+	err := s.mu.link.close()
+	s.pumps.Wait()
+	return err
 }
 
 // Features are what a Subscription with opts can promise on ActiveMQ
