@@ -19,7 +19,7 @@ var (
 // deleted at cleanup.
 func TestConformance(t *testing.T) {
 	c := dial(t, brokerURL(t))
-	ch := admin(t) // opened before Run: its goroutines are not leaks
+	ch := admin(t)                                            // opened before Run: its goroutines are not leaks
 	opts := &rabbitpubsub.SubscriptionOptions{Prefetch: 1000} // the suite receives hundreds before acking
 	drivertest.Run(t, drivertest.Harness{
 		Features: rabbitpubsub.Features(opts),
