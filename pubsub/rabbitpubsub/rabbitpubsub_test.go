@@ -442,3 +442,32 @@ func TestUnreachableBroker(t *testing.T) {
 		})
 	}
 }
+
+// TestMissingExchange: publishing to an exchange that was deleted closes
+// the channel with 404; that is reported as it is, not as a retryable
+// connection problem, and the topic works again once the exchange is back.
+func TestMissingExchange(t *testing.T) {
+	f := newFixture(t, nil)
+	ch := admin(t)
+	if err := ch.ExchangeDelete(f.exchange, false, false); err != nil {
+		t.Fatalf("ExchangeDelete: %v", err)
+	}
+	err := f.topic.Send(t.Context(), []*driver.Message{message(1)})
+	var ae *amqp.Error
+	if !errors.As(err, &ae) || ae.Code != amqp.NotFound || f.topic.IsRetryable(err) {
+		t.Fatalf("Send to a deleted exchange = %v, want a 404 *amqp.Error, not retryable", err)
+	}
+	if _, err := f.conn.OpenTopic(t.Context(), f.exchange, nil); err != nil {
+		t.Fatalf("OpenTopic: %v", err)
+	}
+	if err := ch.QueueBind(f.queue, "#", f.exchange, false, nil); err != nil {
+		t.Fatalf("QueueBind: %v", err)
+	}
+	if err := f.topic.Send(t.Context(), []*driver.Message{message(2)}); err != nil {
+		t.Fatalf("Send once the exchange is back: %v", err)
+	}
+	got := receiveN(t, f.sub, 1)
+	if id := got[0].Attributes["id"]; id != "id-2" {
+		t.Errorf("received %s, want id-2", id)
+	}
+}

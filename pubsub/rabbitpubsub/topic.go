@@ -38,6 +38,7 @@ type Topic struct {
 		sync.Mutex
 		ch      *amqp.Channel
 		returns chan amqp.Return
+		closes  chan *amqp.Error // why the channel closed
 		closed  bool
 	}
 }
@@ -93,6 +94,7 @@ func (t *Topic) channelLocked(ctx context.Context) (*amqp.Channel, chan amqp.Ret
 	// Returns arrive before the confirm of the same message, so one slot
 	// suffices while Send reads them as it waits; it is drained after.
 	t.mu.ch, t.mu.returns = ch, ch.NotifyReturn(make(chan amqp.Return, 16))
+	t.mu.closes = ch.NotifyClose(make(chan *amqp.Error, 1))
 	return t.mu.ch, t.mu.returns, nil
 }
 
@@ -126,6 +128,7 @@ func (t *Topic) Send(ctx context.Context, msgs []*driver.Message) (err error) {
 	}
 	defer func() {
 		if err != nil && !errors.Is(err, ErrUnroutable) {
+			err = t.closeReasonLocked(err)
 			t.dropLocked()
 		}
 	}()
@@ -175,6 +178,21 @@ func (t *Topic) Send(ctx context.Context, msgs []*driver.Message) (err error) {
 		return fmt.Errorf("%w: %d of %d messages on exchange %q", ErrNacked, nacked, len(msgs), t.exchange)
 	}
 	return nil
+}
+
+// closeReasonLocked replaces err by the broker's reason for closing the
+// channel when there is one: publishing to an exchange that does not exist
+// (404) or is forbidden (403) closes the channel, and that is no
+// connection problem to retry.
+func (t *Topic) closeReasonLocked(err error) error {
+	select {
+	case reason, ok := <-t.mu.closes:
+		if ok && reason != nil && !isRetryable(reason) {
+			return fmt.Errorf("rabbitpubsub: publishing to exchange %q: %w", t.exchange, reason)
+		}
+	default:
+	}
+	return err
 }
 
 // waitConfirm waits for dc while collecting returns, so that the
