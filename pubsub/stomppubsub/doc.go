@@ -44,7 +44,9 @@
 // # Consuming
 //
 // Subscriptions use ack mode client-individual and ask ActiveMQ Classic
-// for an exclusive consumer unless CompetingConsumers. Deliveries is 1, or
+// for an exclusive consumer unless CompetingConsumers. Ack sends the
+// batch's ACK frames in one transaction and waits for the COMMIT receipt,
+// so an acknowledged message does not come back. Deliveries is 1, or
 // 2 when the broker flags a message redelivered: over STOMP ActiveMQ sends
 // no delivery count. PublishTime is the broker's timestamp header. With a
 // large backlog ActiveMQ Classic pages in 200 messages of a queue at a

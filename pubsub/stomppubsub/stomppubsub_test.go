@@ -324,3 +324,33 @@ func TestUnreachableBroker(t *testing.T) {
 		})
 	}
 }
+
+// TestAckConfirmed: once Ack returns, the broker has the acknowledgement:
+// cutting the connection right after does not bring the message back.
+func TestAckConfirmed(t *testing.T) {
+	addr, q := brokerAddr(t), uniqueQueue()
+	proxy := faultnet.NewProxy(t, addr)
+	topic := openTopic(t, addr, q)
+	sub := openSub(t, proxy.Addr(), q, &stomppubsub.SubscriptionOptions{Dial: stomppubsub.DialOptions{HeartBeat: time.Second}})
+	if err := topic.Send(t.Context(), []*driver.Message{message(1), message(2)}); err != nil {
+		t.Fatalf("Send: %v", err)
+	}
+	got := receiveN(t, sub, 2)
+	if err := sub.Ack(t.Context(), ackIDs(got[:1])); err != nil {
+		t.Fatalf("Ack: %v", err)
+	}
+	proxy.Cut()
+	direct := openSub(t, addr, q, nil)
+	again := receiveN(t, direct, 1)
+	if id := again[0].Attributes["id"]; id != "id-2" {
+		t.Fatalf("after the cut received %s, want only the unacknowledged id-2", id)
+	}
+	if err := direct.Ack(t.Context(), ackIDs(again)); err != nil {
+		t.Fatalf("Ack: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	defer cancel()
+	if more, err := direct.Receive(ctx, 10); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Receive after acking everything = %d messages, %v; want none", len(more), err)
+	}
+}

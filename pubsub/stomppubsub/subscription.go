@@ -205,16 +205,20 @@ func toDriver(m *stomp.Message, gen uint64) *driver.Message {
 	return dm
 }
 
-// Ack acknowledges each message with an ACK frame (client-individual).
-// Messages received before the subscription was replaced are not
-// acknowledged (the broker gives them back): Ack acknowledges the others
-// and then returns ErrStaleAck.
+// Ack acknowledges the messages with ACK frames (client-individual)
+// inside one STOMP transaction and waits for the receipt of its COMMIT:
+// when Ack returns nil the broker has recorded every acknowledgement, so
+// an acknowledged message does not come back even if the connection is
+// lost right after. Messages received before the subscription was
+// replaced are not acknowledged (the broker gives them back): Ack
+// acknowledges the others and then returns ErrStaleAck.
 func (s *Subscription) Ack(ctx context.Context, ids []driver.AckID) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.mu.closed {
 		return ErrClosed
 	}
+	var current []*stomp.Message
 	stale := 0
 	for _, id := range ids {
 		a, ok := id.(ackID)
@@ -225,9 +229,28 @@ func (s *Subscription) Ack(ctx context.Context, ids []driver.AckID) error {
 			stale++
 			continue
 		}
-		if err := s.mu.link.conn.Ack(a.msg); err != nil {
+		current = append(current, a.msg)
+	}
+	if len(current) > 0 {
+		conn := s.mu.link.conn
+		err := s.mu.link.bounded(ctx, func() error {
+			tx, err := conn.BeginWithError()
+			if err != nil {
+				return err
+			}
+			for _, m := range current {
+				if err := tx.Ack(m); err != nil {
+					return err
+				}
+			}
+			return tx.CommitWithReceipt()
+		})
+		if err != nil {
 			s.mu.sub = nil
 			s.mu.link.drop()
+			if ctx.Err() != nil {
+				return &ConnectionError{Op: "ack", Err: err}
+			}
 			return classify("ack", err)
 		}
 	}
