@@ -74,5 +74,8 @@
 // returns.
 //
 // Features (see Features): Redelivery, and OrderedKeys unless
-// CompetingConsumers. Not Deliveries (only a flag), not Dedup.
+// CompetingConsumers. Not Deliveries (only a flag), not Dedup. Replicas
+// that compete for one queue keep per-key order when the Topic sends
+// with MessageGroups (the Key as JMSXGroupID: the broker gives each key
+// to one consumer at a time).
 package stomppubsub

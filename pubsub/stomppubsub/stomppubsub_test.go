@@ -354,3 +354,75 @@ func TestAckConfirmed(t *testing.T) {
 		t.Errorf("Receive after acking everything = %d messages, %v; want none", len(more), err)
 	}
 }
+
+// TestMessageGroupsKeepKeysTogether: with MessageGroups, two competing
+// consumers of one queue each get whole keys, in the order sent.
+func TestMessageGroupsKeepKeysTogether(t *testing.T) {
+	addr, q := brokerAddr(t), uniqueQueue()
+	competing := &stomppubsub.SubscriptionOptions{CompetingConsumers: true, Prefetch: 5}
+	subs := []*stomppubsub.Subscription{openSub(t, addr, q, competing), openSub(t, addr, q, competing)}
+	topic := openTopicWith(t, addr, q, &stomppubsub.TopicOptions{MessageGroups: true})
+	var sent []*driver.Message
+	for i := range 60 {
+		sent = append(sent, message(i)) // keys key-0, key-1, key-2 in turn
+	}
+	if err := topic.Send(t.Context(), sent); err != nil {
+		t.Fatalf("Send: %v", err)
+	}
+
+	type receipt struct {
+		sub int
+		m   *driver.Message
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	got := make(chan receipt)
+	errs := make(chan error, len(subs))
+	for i, s := range subs {
+		go func() {
+			for {
+				msgs, err := s.Receive(ctx, 5)
+				if err == nil {
+					err = s.Ack(ctx, ackIDs(msgs))
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+				for _, m := range msgs {
+					select {
+					case got <- receipt{i, m}:
+					case <-ctx.Done():
+					}
+				}
+			}
+		}()
+	}
+	byKey := make(map[string][]string)
+	owner := make(map[string]int)
+	for range sent {
+		select {
+		case r := <-got:
+			if o, ok := owner[r.m.Key]; ok && o != r.sub {
+				t.Errorf("key %s went to consumers %d and %d", r.m.Key, o, r.sub)
+			}
+			owner[r.m.Key] = r.sub
+			byKey[r.m.Key] = append(byKey[r.m.Key], r.m.Attributes["id"])
+		case err := <-errs:
+			t.Fatalf("a consumer stopped: %v", err)
+		}
+	}
+	cancel()
+	for range subs {
+		if err := <-errs; !errors.Is(err, context.Canceled) {
+			t.Errorf("consumer ended with %v, want context.Canceled", err)
+		}
+	}
+	want := make(map[string][]string)
+	for _, m := range sent {
+		want[m.Key] = append(want[m.Key], m.Attributes["id"])
+	}
+	if diff := cmp.Diff(want, byKey); diff != "" {
+		t.Errorf("received by key, in order (-sent +received):\n%s", diff)
+	}
+}

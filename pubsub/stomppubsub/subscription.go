@@ -16,7 +16,7 @@ type SubscriptionOptions struct {
 	Dial DialOptions
 	// CompetingConsumers lets several Subscriptions on one queue receive
 	// at the same time, sharing its messages; per-key order across them is
-	// then lost. By default the subscription asks ActiveMQ Classic for an
+	// then lost, unless the Topic sends with MessageGroups. By default the subscription asks ActiveMQ Classic for an
 	// exclusive consumer (activemq.exclusive): one receives, the others
 	// stand by. Artemis needs the queue configured exclusive instead.
 	CompetingConsumers bool

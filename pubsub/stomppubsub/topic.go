@@ -12,6 +12,11 @@ import (
 // TopicOptions configures OpenTopic. The zero value works.
 type TopicOptions struct {
 	Dial DialOptions
+	// MessageGroups sends each message's Key as its JMSXGroupID: ActiveMQ
+	// then delivers all messages of one key to one consumer of a queue,
+	// in order, also when several consumers compete for the queue
+	// (SubscriptionOptions.CompetingConsumers).
+	MessageGroups bool
 }
 
 // Topic sends to one STOMP destination ("/queue/orders", or
@@ -20,6 +25,7 @@ type TopicOptions struct {
 // concurrent Sends take turns.
 type Topic struct {
 	destination string
+	groups      bool
 
 	mu struct {
 		sync.Mutex
@@ -36,7 +42,7 @@ func OpenTopic(ctx context.Context, addr, destination string, opts *TopicOptions
 	t := &Topic{destination: destination}
 	t.mu.link.addr = addr
 	if opts != nil {
-		t.mu.link.opts = opts.Dial
+		t.mu.link.opts, t.groups = opts.Dial, opts.MessageGroups
 	}
 	if _, err := t.mu.link.get(ctx); err != nil {
 		return nil, err
@@ -84,6 +90,9 @@ func (t *Topic) sendTx(conn *stomp.Conn, msgs []*driver.Message) error {
 		h := headers(m)
 		err := tx.Send(t.destination, m.Attributes["datacontenttype"], m.Data, func(f *frame.Frame) error {
 			f.Header.Set("persistent", "true")
+			if t.groups && m.Key != "" {
+				f.Header.Set("JMSXGroupID", m.Key)
+			}
 			for i := 0; i < len(h); i += 2 {
 				f.Header.Set(h[i], h[i+1])
 			}
