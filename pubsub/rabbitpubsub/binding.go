@@ -100,19 +100,21 @@ func canonical(v any) string {
 }
 
 // deliveries is how often the broker has delivered d: a quorum queue's
-// x-delivery-count header counts earlier failed deliveries (absent the
-// first time); without it the Redelivered flag says only "at least 2".
+// x-delivery-count header counts earlier failed deliveries; the
+// Redelivered flag says "at least 2" (RabbitMQ 4 no longer counts a
+// delivery given back by a closed channel).
 func deliveries(d *amqp.Delivery) int {
-	switch n := d.Headers["x-delivery-count"].(type) {
+	n := 1
+	switch c := d.Headers["x-delivery-count"].(type) {
 	case int64:
-		return int(n) + 1
+		n = int(c) + 1
 	case int32:
-		return int(n) + 1
+		n = int(c) + 1
 	case int:
-		return n + 1
+		n = c + 1
 	}
-	if d.Redelivered {
-		return 2
+	if d.Redelivered && n < 2 {
+		n = 2
 	}
-	return 1
+	return n
 }

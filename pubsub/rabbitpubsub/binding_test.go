@@ -55,6 +55,7 @@ func TestDeliveries(t *testing.T) {
 		{amqp.Delivery{Headers: amqp.Table{"x-delivery-count": int64(0)}}, 1},
 		{amqp.Delivery{Headers: amqp.Table{"x-delivery-count": int64(4)}, Redelivered: true}, 5},
 		{amqp.Delivery{Headers: amqp.Table{"x-delivery-count": int32(2)}}, 3},
+		{amqp.Delivery{Headers: amqp.Table{"x-delivery-count": int64(0)}, Redelivered: true}, 2},
 	}
 	for _, tt := range tests {
 		if got := deliveries(&tt.d); got != tt.want {

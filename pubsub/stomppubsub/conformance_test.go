@@ -10,6 +10,11 @@ import (
 	"github.com/fjord-data/fjord/pubsub/stomppubsub"
 )
 
+var (
+	_ driver.Pinger = (*stomppubsub.Topic)(nil)
+	_ driver.Pinger = (*stomppubsub.Subscription)(nil)
+)
+
 // TestConformance runs the broker conformance suite on ActiveMQ Classic:
 // each test sends to a fresh virtual topic, and each subscription name is
 // a consumer queue of it, created before the test sends (the broker

@@ -167,6 +167,30 @@ func (l *link) bounded(ctx context.Context, f func() error) error {
 	}
 }
 
+// ping makes one round trip to the broker (a transaction begun and
+// aborted with a receipt), dialing once when there is no connection.
+func (l *link) ping(ctx context.Context) error {
+	conn, err := l.get(ctx)
+	if err != nil {
+		return err
+	}
+	err = l.bounded(ctx, func() error {
+		tx, err := conn.BeginWithError()
+		if err != nil {
+			return err
+		}
+		return tx.AbortWithReceipt()
+	})
+	if err != nil {
+		l.drop()
+		if ctx.Err() != nil {
+			return &ConnectionError{Op: "ping", Err: err}
+		}
+		return classify("ping", err)
+	}
+	return nil
+}
+
 // quiet drops go-stomp's log lines: errors reach the caller as values.
 type quiet struct{}
 

@@ -106,6 +106,12 @@ var ignoreReceived = cmpopts.IgnoreFields(driver.Message{}, "AckID", "Deliveries
 func TestSendReceiveInOrder(t *testing.T) {
 	addr, q := brokerAddr(t), uniqueQueue()
 	topic, sub := openTopic(t, addr, q), openSub(t, addr, q, nil)
+	if err := topic.Ping(t.Context()); err != nil {
+		t.Fatalf("Topic.Ping: %v", err)
+	}
+	if err := sub.Ping(t.Context()); err != nil {
+		t.Fatalf("Subscription.Ping: %v", err)
+	}
 	var want []*driver.Message
 	for i := range 40 {
 		want = append(want, message(i))
@@ -279,6 +285,9 @@ func TestBrokerLost(t *testing.T) {
 		t.Errorf("Send with the broker gone = %v, want a retryable error", err)
 	}
 	t.Logf("send done %v", time.Since(start))
+	if err := topic.Ping(ctx); err == nil || !topic.IsRetryable(err) {
+		t.Errorf("Ping with the broker gone = %v, want a retryable error", err)
+	}
 	if _, err := sub.Receive(ctx, 1); err == nil || !sub.IsRetryable(err) {
 		t.Errorf("Receive with the broker gone = %v, want a retryable error", err)
 	}

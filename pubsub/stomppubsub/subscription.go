@@ -337,3 +337,23 @@ func VirtualTopic(name string) string { return "/topic/VirtualTopic." + name }
 func VirtualTopicQueue(consumer, name string) string {
 	return "/queue/Consumer." + consumer + ".VirtualTopic." + name
 }
+
+// Ping checks that the broker answers on the subscription's connection
+// (one round trip). A lost connection is a *ConnectionError; the next
+// Receive connects again.
+func (s *Subscription) Ping(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.mu.closed {
+		return ErrClosed
+	}
+	if s.mu.link.conn == nil {
+		_, _, err := s.subscribeLocked(ctx)
+		return err
+	}
+	err := s.mu.link.ping(ctx)
+	if err != nil {
+		s.mu.sub = nil
+	}
+	return err
+}

@@ -120,3 +120,14 @@ func (t *Topic) Close() error {
 	t.mu.closed = true
 	return t.mu.link.close()
 }
+
+// Ping checks that the broker answers on the topic's connection (one
+// round trip), dialing once when the connection is gone.
+func (t *Topic) Ping(ctx context.Context) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.mu.closed {
+		return ErrClosed
+	}
+	return t.mu.link.ping(ctx)
+}
