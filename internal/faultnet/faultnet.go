@@ -6,11 +6,11 @@
 //
 //	p := faultnet.NewProxy(t, "127.0.0.1:5672")
 //	conn := dial(p.Addr())
-//	p.Cut() // every connection drops; new ones are refused
+//	p.Freeze() // connections stay open, nothing gets through
+//	p.Cut()    // every connection drops; new ones are refused
 package faultnet
 
 import (
-	"io"
 	"net"
 	"sync"
 	"testing"
@@ -22,6 +22,8 @@ type Proxy struct {
 	target string
 	ln     net.Listener
 	wg     sync.WaitGroup
+	frozen chan struct{}
+	freeze sync.Once
 
 	mu struct {
 		sync.Mutex
@@ -37,7 +39,7 @@ func NewProxy(t testing.TB, target string) *Proxy {
 	if err != nil {
 		t.Fatalf("faultnet: listening: %v", err)
 	}
-	p := &Proxy{target: target, ln: ln}
+	p := &Proxy{target: target, ln: ln, frozen: make(chan struct{})}
 	p.mu.conns = make(map[net.Conn]bool)
 	p.wg.Add(1)
 	go p.accept()
@@ -88,10 +90,29 @@ func (p *Proxy) track(conns ...net.Conn) bool {
 
 func (p *Proxy) pipe(dst, src net.Conn) {
 	defer p.wg.Done()
-	_, _ = io.Copy(dst, src)
-	_ = dst.Close()
-	_ = src.Close()
+	defer dst.Close()
+	defer src.Close()
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			select {
+			case <-p.frozen: // swallowed: the other side hears nothing
+			default:
+				if _, werr := dst.Write(buf[:n]); werr != nil {
+					return
+				}
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
 }
+
+// Freeze keeps every connection open but forwards nothing more in either
+// direction: a server that hangs. Cut still ends them.
+func (p *Proxy) Freeze() { p.freeze.Do(func() { close(p.frozen) }) }
 
 // Cut closes every forwarded connection and stops listening, so that new
 // connections are refused, and waits for the proxy's goroutines to end.

@@ -79,3 +79,20 @@ func TestRefusedAddr(t *testing.T) {
 		t.Errorf("Dial = %v, want connection refused", err)
 	}
 }
+
+func TestProxyFreeze(t *testing.T) {
+	p := faultnet.NewProxy(t, echo(t))
+	c, err := net.Dial("tcp", p.Addr())
+	if err != nil {
+		t.Fatalf("Dial: %v", err)
+	}
+	defer c.Close()
+	p.Freeze()
+	if _, err := io.WriteString(c, "ping\n"); err != nil {
+		t.Fatalf("Write: %v", err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	if _, err := c.Read(make([]byte, 1)); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("Read from a frozen proxy = %v, want the deadline to pass with nothing read", err)
+	}
+}

@@ -35,6 +35,7 @@ type Conn struct {
 	mu struct {
 		sync.Mutex
 		conn   *amqp.Connection
+		sock   net.Conn // conn's socket, closed to abandon a call (see do)
 		closed bool
 	}
 }
@@ -70,19 +71,44 @@ func (c *Conn) connection(ctx context.Context) (*amqp.Connection, error) {
 	if c.mu.conn != nil && !c.mu.conn.IsClosed() {
 		return c.mu.conn, nil
 	}
-	conn, err := c.dial(ctx)
+	conn, sock, err := c.dial(ctx)
 	if err != nil {
 		return nil, err
 	}
-	c.mu.conn = conn
+	c.mu.conn, c.mu.sock = conn, sock
 	return conn, nil
 }
 
-// dial opens one AMQP connection; the TCP connect and the AMQP handshake
-// are both bounded by ctx.
-func (c *Conn) dial(ctx context.Context) (*amqp.Connection, error) {
+// do runs f, a synchronous AMQP method (channel.open, queue.declare,
+// basic.qos…) on the current connection, within ctx. amqp091 takes no
+// context for these and AMQP cannot abandon one method on a channel, so
+// when ctx ends first do closes the connection's socket: f returns, every
+// channel of the connection closes (their users get retryable errors),
+// and the next call dials again. A broker that does not answer within the
+// caller's deadline is treated as gone.
+func (c *Conn) do(ctx context.Context, op string, f func() error) error {
+	c.mu.Lock()
+	sock := c.mu.sock
+	c.mu.Unlock()
+	done := make(chan error, 1)
+	go func() { done <- f() }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		if sock != nil {
+			_ = sock.Close()
+		}
+		err := <-done
+		return &ConnectionError{Op: op, Err: fmt.Errorf("%w (the connection was closed: %v)", ctx.Err(), err)}
+	}
+}
+
+// dial opens one AMQP connection and returns it with its socket; the TCP
+// connect and the AMQP handshake are both bounded by ctx.
+func (c *Conn) dial(ctx context.Context) (*amqp.Connection, net.Conn, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, &ConnectionError{Op: "dial", Err: err}
+		return nil, nil, &ConnectionError{Op: "dial", Err: err}
 	}
 	props := amqp.NewConnectionProperties()
 	props.SetClientConnectionName(c.opts.ConnectionName)
@@ -122,15 +148,17 @@ func (c *Conn) dial(ctx context.Context) (*amqp.Connection, error) {
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			err = fmt.Errorf("%w (%w)", ctxErr, err)
 		}
-		return nil, &ConnectionError{Op: "dial", Err: err}
+		return nil, nil, &ConnectionError{Op: "dial", Err: err}
 	}
 	if !stopped {
 		// ctx ended just as the handshake finished; the socket may have a
 		// past deadline: do not use it.
 		_ = conn.Close()
-		return nil, &ConnectionError{Op: "dial", Err: ctx.Err()}
+		return nil, nil, &ConnectionError{Op: "dial", Err: ctx.Err()}
 	}
-	return conn, nil
+	dialed.Lock()
+	defer dialed.Unlock()
+	return conn, dialed.conn, nil
 }
 
 // channel opens a new AMQP channel on the connection, redialing once when
@@ -140,8 +168,16 @@ func (c *Conn) channel(ctx context.Context) (*amqp.Channel, error) {
 	if err != nil {
 		return nil, err
 	}
-	ch, err := conn.Channel()
+	var ch *amqp.Channel
+	err = c.do(ctx, "open channel", func() (err error) {
+		ch, err = conn.Channel()
+		return err
+	})
 	if err != nil {
+		var ce *ConnectionError
+		if errors.As(err, &ce) {
+			return nil, err
+		}
 		return nil, &ConnectionError{Op: "open channel", Err: err}
 	}
 	return ch, nil

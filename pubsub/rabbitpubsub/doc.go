@@ -64,6 +64,13 @@
 // back every message that was not acknowledged on a closed channel; acks
 // of such messages return ErrStaleAck.
 //
+// Every call is bounded by its context, also when the broker stops
+// answering: waiting for confirms and deliveries watches ctx, and a
+// synchronous AMQP method (opening a channel, declaring, consuming) that
+// is still unanswered when ctx ends closes the connection's socket, since
+// AMQP cannot abandon one method; the Conn's other channels then fail
+// with retryable errors and the next call dials again.
+//
 // Features (see Features): Redelivery, Deliveries, and OrderedKeys unless
 // CompetingConsumers: one consumer receives a quorum queue in order. A
 // message given back by Nack or a lost channel is delivered again ahead

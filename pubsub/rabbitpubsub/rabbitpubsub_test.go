@@ -471,3 +471,43 @@ func TestMissingExchange(t *testing.T) {
 		t.Errorf("received %s, want id-2", id)
 	}
 }
+
+// TestBrokerHangs freezes the connection under a Topic: Send returns a
+// retryable error when its context ends, although the broker never
+// answers.
+func TestBrokerHangs(t *testing.T) {
+	u, err := url.Parse(brokerURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := faultnet.NewProxy(t, u.Host)
+	u.Host = proxy.Addr()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	// A short heartbeat: the frozen connection is declared dead soon, and
+	// the cleanup's Close calls return.
+	c, err := rabbitpubsub.Dial(ctx, u.String(), &rabbitpubsub.DialOptions{Heartbeat: time.Second})
+	if err != nil {
+		t.Fatalf("Dial: %v", err)
+	}
+	defer c.Close()
+	exchange := unique("fjord-test-x")
+	ch := admin(t)
+	t.Cleanup(func() { _ = ch.ExchangeDelete(exchange, false, false) })
+	topic, err := c.OpenTopic(ctx, exchange, &rabbitpubsub.TopicOptions{Kind: "fanout"})
+	if err != nil {
+		t.Fatalf("OpenTopic: %v", err)
+	}
+	defer topic.Close()
+
+	proxy.Freeze()
+	sendCtx, sendCancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer sendCancel()
+	err = topic.Send(sendCtx, []*driver.Message{message(1)})
+	if !errors.Is(err, context.DeadlineExceeded) || !topic.IsRetryable(err) {
+		t.Errorf("Send to a hung broker = %v, want a retryable context.DeadlineExceeded", err)
+	}
+	if ctx.Err() != nil {
+		t.Fatalf("Send outlived its context")
+	}
+}

@@ -115,21 +115,29 @@ func (c *Conn) OpenSubscription(ctx context.Context, exchange, queue string, opt
 		return nil, err
 	}
 	defer ch.Close()
-	if s.opts.Passive {
-		if _, err := ch.QueueDeclarePassive(queue, true, false, false, false, nil); err != nil {
-			return nil, fmt.Errorf("rabbitpubsub: checking queue %q: %w", queue, err)
-		}
-		return s, nil
-	}
-	if _, err := ch.QueueDeclare(queue, true, false, false, false, QueueArguments(&s.opts)); err != nil {
-		return nil, fmt.Errorf("rabbitpubsub: declaring quorum queue %q: %w", queue, err)
-	}
-	for _, key := range s.opts.BindingKeys {
-		if err := ch.QueueBind(queue, key, exchange, false, nil); err != nil {
-			return nil, fmt.Errorf("rabbitpubsub: binding queue %q to exchange %q with key %q: %w", queue, exchange, key, err)
-		}
+	if err := c.do(ctx, "declare queue", func() error { return s.declare(ch, exchange) }); err != nil {
+		return nil, err
 	}
 	return s, nil
+}
+
+// declare checks the queue (Passive) or declares and binds it.
+func (s *Subscription) declare(ch *amqp.Channel, exchange string) error {
+	if s.opts.Passive {
+		if _, err := ch.QueueDeclarePassive(s.queue, true, false, false, false, nil); err != nil {
+			return fmt.Errorf("rabbitpubsub: checking queue %q: %w", s.queue, err)
+		}
+		return nil
+	}
+	if _, err := ch.QueueDeclare(s.queue, true, false, false, false, QueueArguments(&s.opts)); err != nil {
+		return fmt.Errorf("rabbitpubsub: declaring quorum queue %q: %w", s.queue, err)
+	}
+	for _, key := range s.opts.BindingKeys {
+		if err := ch.QueueBind(s.queue, key, exchange, false, nil); err != nil {
+			return fmt.Errorf("rabbitpubsub: binding queue %q to exchange %q with key %q: %w", s.queue, exchange, key, err)
+		}
+	}
+	return nil
 }
 
 // consumerLocked returns the channel's deliveries and generation, opening
@@ -145,11 +153,14 @@ func (s *Subscription) consumerLocked(ctx context.Context) (<-chan amqp.Delivery
 	if err != nil {
 		return nil, 0, err
 	}
-	if err := ch.Qos(s.opts.Prefetch, 0, false); err != nil {
-		_ = ch.Close()
-		return nil, 0, &ConnectionError{Op: "set prefetch", Err: err}
-	}
-	deliveries, err := ch.Consume(s.queue, "", false, false, false, false, nil)
+	var deliveries <-chan amqp.Delivery
+	err = s.conn.do(ctx, "consume", func() (err error) {
+		if err := ch.Qos(s.opts.Prefetch, 0, false); err != nil {
+			return &ConnectionError{Op: "set prefetch", Err: err}
+		}
+		deliveries, err = ch.Consume(s.queue, "", false, false, false, false, nil)
+		return err
+	})
 	if err != nil {
 		_ = ch.Close()
 		if isRetryable(err) {

@@ -33,6 +33,7 @@ type Topic struct {
 	conn     *Conn
 	exchange string
 	opts     TopicOptions
+	dropping sync.WaitGroup // channels being closed after failed Sends
 
 	mu struct {
 		sync.Mutex
@@ -63,11 +64,12 @@ func (c *Conn) OpenTopic(ctx context.Context, exchange string, opts *TopicOption
 		return nil, err
 	}
 	defer ch.Close()
-	if t.opts.Passive {
-		err = ch.ExchangeDeclarePassive(exchange, t.opts.Kind, true, false, false, false, nil)
-	} else {
-		err = ch.ExchangeDeclare(exchange, t.opts.Kind, true, false, false, false, amqp.Table(t.opts.Arguments))
-	}
+	err = c.do(ctx, "declare exchange", func() error {
+		if t.opts.Passive {
+			return ch.ExchangeDeclarePassive(exchange, t.opts.Kind, true, false, false, false, nil)
+		}
+		return ch.ExchangeDeclare(exchange, t.opts.Kind, true, false, false, false, amqp.Table(t.opts.Arguments))
+	})
 	if err != nil {
 		return nil, fmt.Errorf("rabbitpubsub: declaring exchange %q: %w", exchange, err)
 	}
@@ -87,7 +89,7 @@ func (t *Topic) channelLocked(ctx context.Context) (*amqp.Channel, chan amqp.Ret
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := ch.Confirm(false); err != nil {
+	if err := t.conn.do(ctx, "enable publisher confirms", func() error { return ch.Confirm(false) }); err != nil {
 		_ = ch.Close()
 		return nil, nil, &ConnectionError{Op: "enable publisher confirms", Err: err}
 	}
@@ -98,14 +100,28 @@ func (t *Topic) channelLocked(ctx context.Context) (*amqp.Channel, chan amqp.Ret
 	return t.mu.ch, t.mu.returns, nil
 }
 
-// dropLocked closes the channel after a Send that did not finish cleanly,
-// so that its late confirms and returns cannot be taken for a later
-// Send's.
+// dropLocked gives up the channel after a Send that did not finish
+// cleanly, so that its late confirms and returns cannot be taken for a
+// later Send's. The channel is closed in the background: a broker that
+// stopped answering would hold channel.close for as long as the
+// connection lives, and Send must return when ctx ends. Close waits for
+// it.
 func (t *Topic) dropLocked() {
-	if t.mu.ch != nil {
-		_ = t.mu.ch.Close()
-		t.mu.ch, t.mu.returns = nil, nil
+	if t.mu.ch == nil {
+		return
 	}
+	ch, returns := t.mu.ch, t.mu.returns
+	t.mu.ch, t.mu.returns, t.mu.closes = nil, nil, nil
+	t.dropping.Add(2)
+	go func() {
+		defer t.dropping.Done()
+		_ = ch.Close()
+	}()
+	go func() {
+		defer t.dropping.Done()
+		for range returns { // late returns must not block the connection
+		}
+	}()
 }
 
 // Send publishes msgs as persistent messages with the mandatory flag, all
@@ -221,8 +237,10 @@ func waitConfirm(ctx context.Context, dc *amqp.DeferredConfirmation, returns <-c
 func (t *Topic) IsRetryable(err error) bool { return isRetryable(err) }
 
 // Close closes the topic's channel; Sends after Close return ErrClosed.
-// The exchange stays. Close does not close the Conn.
+// The exchange stays. Close does not close the Conn. It waits for
+// channels given up by failed Sends to close.
 func (t *Topic) Close() error {
+	defer t.dropping.Wait()
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.mu.closed {

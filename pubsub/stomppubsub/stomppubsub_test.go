@@ -435,3 +435,45 @@ func TestMessageGroupsKeepKeysTogether(t *testing.T) {
 		t.Errorf("received by key, in order (-sent +received):\n%s", diff)
 	}
 }
+
+// TestBrokerHangs freezes the connections under a Topic and a
+// Subscription: Send and Ack return retryable errors when their context
+// ends, although the broker never answers.
+func TestBrokerHangs(t *testing.T) {
+	addr, q := brokerAddr(t), uniqueQueue()
+	proxy := faultnet.NewProxy(t, addr)
+	dial := stomppubsub.DialOptions{HeartBeat: time.Second}
+	topic := openTopicWith(t, proxy.Addr(), q, &stomppubsub.TopicOptions{Dial: dial})
+	sub := openSub(t, proxy.Addr(), q, &stomppubsub.SubscriptionOptions{Dial: dial})
+	if err := topic.Send(t.Context(), []*driver.Message{message(1)}); err != nil {
+		t.Fatalf("Send: %v", err)
+	}
+	received := receiveN(t, sub, 1)
+
+	proxy.Freeze()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	for _, call := range []struct {
+		name string
+		f    func(context.Context) error
+	}{
+		{"Send", func(ctx context.Context) error { return topic.Send(ctx, []*driver.Message{message(2)}) }},
+		{"Ack", func(ctx context.Context) error { return sub.Ack(ctx, ackIDs(received)) }},
+	} {
+		callCtx, callCancel := context.WithTimeout(ctx, 200*time.Millisecond)
+		err := call.f(callCtx)
+		callCancel()
+		if !errors.Is(err, context.DeadlineExceeded) || !topic.IsRetryable(err) {
+			t.Errorf("%s to a hung broker = %v, want a retryable context.DeadlineExceeded", call.name, err)
+		}
+	}
+	if ctx.Err() != nil {
+		t.Fatalf("the calls outlived their contexts")
+	}
+	// The message whose ack did not get through comes back.
+	direct := openSub(t, addr, q, nil)
+	again := receiveN(t, direct, 1)
+	if err := direct.Ack(t.Context(), ackIDs(again)); err != nil {
+		t.Fatalf("Ack: %v", err)
+	}
+}
