@@ -115,6 +115,13 @@ func (s *Subscription) subscribeLocked(ctx context.Context) (chan *stomp.Message
 		s.mu.link.drop()
 		return nil, 0, classify("subscribe to "+s.destination, err)
 	}
+	// go-stomp sends SUBSCRIBE without waiting for the broker. A round
+	// trip after it does wait, since the broker handles a connection's
+	// frames in order: from then on the queue exists (a virtual topic's
+	// consumer queue gets copies of what is sent).
+	if err := s.mu.link.ping(ctx); err != nil {
+		return nil, 0, err
+	}
 	s.mu.sub, s.mu.buf = sub, make(chan *stomp.Message, s.opts.Prefetch+1)
 	s.mu.gen++
 	s.pumps.Add(1)
