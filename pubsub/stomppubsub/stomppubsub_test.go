@@ -151,7 +151,8 @@ func TestWireHeaders(t *testing.T) {
 	if err := topic.Send(t.Context(), []*driver.Message{m}); err != nil {
 		t.Fatalf("Send: %v", err)
 	}
-	conn, err := stomp.Dial("tcp", addr, stomp.ConnOpt.AcceptVersion(stomp.V12), stomp.ConnOpt.Host("/"))
+	conn, err := stomp.Dial("tcp", addr, stomp.ConnOpt.AcceptVersion(stomp.V12), stomp.ConnOpt.Host("/"),
+		stomp.ConnOpt.Logger(silent{}))
 	if err != nil {
 		t.Fatalf("Dial: %v", err)
 	}
@@ -477,3 +478,15 @@ func TestBrokerHangs(t *testing.T) {
 		t.Fatalf("Ack: %v", err)
 	}
 }
+
+// silent keeps the plain go-stomp client of a test from logging.
+type silent struct{}
+
+func (silent) Debugf(string, ...any)   {}
+func (silent) Infof(string, ...any)    {}
+func (silent) Warningf(string, ...any) {}
+func (silent) Errorf(string, ...any)   {}
+func (silent) Debug(string)            {}
+func (silent) Info(string)             {}
+func (silent) Warning(string)          {}
+func (silent) Error(string)            {}
