@@ -490,3 +490,28 @@ func (silent) Debug(string)            {}
 func (silent) Info(string)             {}
 func (silent) Warning(string)          {}
 func (silent) Error(string)            {}
+
+// TestSubscribeToBacklog subscribes to a queue that already holds more
+// messages than go-stomp buffers per subscription.
+func TestSubscribeToBacklog(t *testing.T) {
+	addr, q := brokerAddr(t), uniqueQueue()
+	var sent []*driver.Message
+	for i := range 80 {
+		sent = append(sent, message(i))
+	}
+	if err := openTopic(t, addr, q).Send(t.Context(), sent); err != nil {
+		t.Fatalf("Send: %v", err)
+	}
+	sub := openSub(t, addr, q, &stomppubsub.SubscriptionOptions{Prefetch: 50})
+	var got []*driver.Message
+	for len(got) < len(sent) {
+		msgs := receiveN(t, sub, min(50, len(sent)-len(got)))
+		if err := sub.Ack(t.Context(), ackIDs(msgs)); err != nil {
+			t.Fatalf("Ack: %v", err)
+		}
+		got = append(got, msgs...)
+	}
+	if diff := cmp.Diff(sent, got, ignoreReceived); diff != "" {
+		t.Errorf("received (-sent +got):\n%s", diff)
+	}
+}

@@ -115,18 +115,21 @@ func (s *Subscription) subscribeLocked(ctx context.Context) (chan *stomp.Message
 		s.mu.link.drop()
 		return nil, 0, classify("subscribe to "+s.destination, err)
 	}
+	// The pump starts at once: messages may arrive before the round trip
+	// below is answered, and go-stomp would stall on them.
+	buf := make(chan *stomp.Message, s.opts.Prefetch+1)
+	s.pumps.Add(1)
+	go s.pump(sub.C, buf)
 	// go-stomp sends SUBSCRIBE without waiting for the broker. A round
 	// trip after it does wait, since the broker handles a connection's
 	// frames in order: from then on the queue exists (a virtual topic's
 	// consumer queue gets copies of what is sent).
 	if err := s.mu.link.ping(ctx); err != nil {
-		return nil, 0, err
+		return nil, 0, err // the connection is dropped, which ends the pump
 	}
-	s.mu.sub, s.mu.buf = sub, make(chan *stomp.Message, s.opts.Prefetch+1)
+	s.mu.sub, s.mu.buf = sub, buf
 	s.mu.gen++
-	s.pumps.Add(1)
-	go s.pump(sub.C, s.mu.buf)
-	return s.mu.buf, s.mu.gen, nil
+	return buf, s.mu.gen, nil
 }
 
 // pump copies a subscription's messages into buf until go-stomp closes its
