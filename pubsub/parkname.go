@@ -11,10 +11,9 @@ package pubsub
 //	})
 //
 // The name is a convention, not a requirement: RouterOptions.Park may be
-// any destination. With a broker that deduplicates per stream (NATS
-// JetStream), keep the park destination out of the topic's stream: a
-// parked copy has the source and id of the original, and a stream that
-// held both would drop the copy as a repeat within its duplicate window.
+// any destination. With NATS JetStream the park subject may be captured by
+// the topic's stream ("orders.>") or by a stream of its own: a parked copy
+// has a deduplication key of its own (driver.DedupKey).
 func ParkTopic(topic string) string { return topic + ParkSuffix }
 
 // ParkSuffix is what ParkTopic appends to a topic's name.

@@ -19,7 +19,7 @@ import (
 // The extensions a parked message carries besides its own attributes.
 const (
 	// ExtParkReason says why the message was parked.
-	ExtParkReason = "fjordparkreason"
+	ExtParkReason = driver.ParkReasonAttribute
 	// ExtParkAttempts counts the handler attempts (0 when never handled).
 	ExtParkAttempts = "fjordparkattempts"
 	// ExtParkTopic names the destination the message was consumed from

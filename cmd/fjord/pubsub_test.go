@@ -34,7 +34,8 @@ func verifyNoLeaks(t *testing.T) {
 }
 
 // natsFixture is an embedded NATS server listening on loopback, with a
-// topic and its park destination, each in a stream of its own.
+// topic and its park destination, each in a stream of its own, or both in
+// one stream when shared.
 type natsFixture struct {
 	t            *testing.T
 	url          string
@@ -45,7 +46,7 @@ type natsFixture struct {
 	parkedStream string
 }
 
-func newNATSFixture(t *testing.T) *natsFixture {
+func newNATSFixture(t *testing.T, shared bool) *natsFixture {
 	t.Helper()
 	srv, err := natsembed.Start(t.Context(), &natsembed.Options{Dir: t.TempDir(), Listen: "127.0.0.1:0"})
 	if err != nil {
@@ -62,8 +63,13 @@ func newNATSFixture(t *testing.T) *natsFixture {
 	f := &natsFixture{t: t, url: srv.ClientURL(), nc: nc, js: js, topic: "orders." + sfx,
 		topicStream: "ORDERS_" + sfx, parkedStream: "PARKED_" + sfx}
 	f.park = pubsub.ParkTopic(f.topic)
-	for stream, subject := range map[string]string{f.topicStream: f.topic, f.parkedStream: f.park} {
-		if _, err := js.CreateStream(t.Context(), jetstream.StreamConfig{Name: stream, Subjects: []string{subject}}); err != nil {
+	streams := map[string][]string{f.topicStream: {f.topic}, f.parkedStream: {f.park}}
+	if shared {
+		f.parkedStream = f.topicStream
+		streams = map[string][]string{f.topicStream: {f.topic, f.topic + ".>"}}
+	}
+	for stream, subjects := range streams {
+		if _, err := js.CreateStream(t.Context(), jetstream.StreamConfig{Name: stream, Subjects: subjects}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -170,7 +176,7 @@ func (f *natsFixture) publish(id, subject, data string) {
 // with the CLI.
 func TestPubSubParked(t *testing.T) {
 	verifyNoLeaks(t)
-	f := newNATSFixture(t)
+	f := newNATSFixture(t, false)
 	b := f.startBilling()
 	f.publish("m1", "order/1", `{"total":1200}`)
 	f.publish("m2", "order/2", `{"total":7}`)
@@ -241,9 +247,11 @@ func TestPubSubParked(t *testing.T) {
 	}
 }
 
-// TestPubSubParkedAll requeues and discards every parked message.
+// TestPubSubParkedAll requeues and discards every parked message, with
+// the park subject in the topic's stream: neither the parked copies nor
+// the requeued ones are dropped as repeats.
 func TestPubSubParkedAll(t *testing.T) {
-	f := newNATSFixture(t)
+	f := newNATSFixture(t, true)
 	b := f.startBilling()
 	for _, id := range []string{"a", "b", "c"} {
 		f.publish(id, "order/"+id, `{}`)
@@ -295,7 +303,7 @@ func (w *lineWriter) Write(p []byte) (int, error) {
 // TestPubSubPublishTail follows a topic and prints what is published.
 func TestPubSubPublishTail(t *testing.T) {
 	verifyNoLeaks(t)
-	f := newNATSFixture(t)
+	f := newNATSFixture(t, false)
 	f.publish("before", "order/0", `{}`) // stored before the tail: not printed
 	stdout := &lineWriter{lines: make(chan string, 10)}
 	stderr := &lineWriter{lines: make(chan string, 10)}
@@ -391,7 +399,7 @@ func TestPubSubEmbedded(t *testing.T) {
 }
 
 func TestPubSubErrors(t *testing.T) {
-	f := newNATSFixture(t)
+	f := newNATSFixture(t, false)
 	pub := []string{"publish", "--type", "t", "--source", "/s"}
 	tests := []struct {
 		name string

@@ -119,12 +119,23 @@ type Features struct {
 // deduplicating broker does not drop a requeued message as a repeat.
 const RequeueAttribute = "fjordrequeue"
 
+// ParkReasonAttribute is the extension that marks a parked copy of a
+// message and says why it was parked (package pubsub's ExtParkReason). It
+// is part of DedupKey, so that a deduplicating broker does not drop a
+// parked copy as a repeat of its original when the park destination and
+// the topic share one deduplication scope (one JetStream stream).
+const ParkReasonAttribute = "fjordparkreason"
+
 // DedupKey is what a broker with Features.Dedup deduplicates m on: its
-// "source" and "id" attributes, and RequeueAttribute when it is set.
+// "source" and "id" attributes, RequeueAttribute when it is set, and
+// whether it is a parked copy (ParkReasonAttribute is set).
 func DedupKey(m *Message) string {
 	k := m.Attributes["source"] + "\x00" + m.Attributes["id"]
 	if n := m.Attributes[RequeueAttribute]; n != "" {
 		k += "\x00" + n
+	}
+	if _, parked := m.Attributes[ParkReasonAttribute]; parked {
+		k += "\x00parked"
 	}
 	return k
 }
