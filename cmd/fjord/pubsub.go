@@ -89,6 +89,9 @@ type brokerScheme struct {
 func brokerSchemes() []brokerScheme {
 	return []brokerScheme{
 		{"nats", openNATSBroker},
+		{"amqp", openRabbitBroker},
+		{"amqps", openRabbitBroker},
+		{"stomp", openStompBroker},
 	}
 }
 

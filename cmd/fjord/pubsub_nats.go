@@ -80,7 +80,11 @@ func (b *natsBroker) Topic(ctx context.Context, name string) (driver.Topic, erro
 	if _, err := b.stream(ctx, name); err != nil {
 		return nil, err
 	}
-	return natspubsub.OpenTopic(ctx, b.nc, name, nil)
+	t, err := natspubsub.OpenTopic(ctx, b.nc, name, nil)
+	if err != nil {
+		return nil, err
+	}
+	return t, nil
 }
 
 func (b *natsBroker) Subscription(ctx context.Context, topic, consumer string, o subscriptionOptions) (driver.Subscription, error) {
@@ -88,8 +92,12 @@ func (b *natsBroker) Subscription(ctx context.Context, topic, consumer string, o
 	if err != nil {
 		return nil, err
 	}
-	return natspubsub.OpenSubscription(ctx, b.nc, topic, consumer, &natspubsub.SubscriptionOptions{
+	s, err := natspubsub.OpenSubscription(ctx, b.nc, topic, consumer, &natspubsub.SubscriptionOptions{
 		StreamName: stream, AckWait: 5 * time.Minute, MaxAckPending: o.maxHeld})
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
 // Tail opens a durable consumer of its own, which Close deletes; the

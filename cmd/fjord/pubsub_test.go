@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -17,13 +18,16 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	amqp "github.com/rabbitmq/amqp091-go"
 	"go.uber.org/goleak"
 
 	"github.com/fjord-data/fjord/pubsub"
+	"github.com/fjord-data/fjord/pubsub/driver"
 	"github.com/fjord-data/fjord/pubsub/natspubsub"
 	"github.com/fjord-data/fjord/pubsub/natspubsub/natsembed"
+	"github.com/fjord-data/fjord/pubsub/rabbitpubsub"
+	"github.com/fjord-data/fjord/pubsub/stomppubsub"
 )
 
 // verifyNoLeaks checks, after every other cleanup of t, that t left no
@@ -33,20 +37,46 @@ func verifyNoLeaks(t *testing.T) {
 	t.Cleanup(func() { goleak.VerifyNone(t, ignore) })
 }
 
-// natsFixture is an embedded NATS server listening on loopback, with a
-// topic and its park destination, each in a stream of its own, or both in
-// one stream when shared.
-type natsFixture struct {
-	t            *testing.T
-	url          string
-	nc           *nats.Conn
-	js           jetstream.JetStream
-	topic, park  string
-	topicStream  string
-	parkedStream string
+// brokerFixture is a broker with a topic and its park destination, and
+// the durable subscriptions a broker needs before messages are sent: the
+// "billing" consumer's on the topic and the park reader's on the park
+// destination.
+type brokerFixture struct {
+	t           *testing.T
+	url         string
+	topic, park string
+	// openBilling opens the billing subscription and the park topic, for
+	// a Router.
+	openBilling func() (driver.Subscription, driver.Topic)
+	// tailLeft lists what a finished tail left behind (nil: not checked).
+	tailLeft func() []string
 }
 
-func newNATSFixture(t *testing.T, shared bool) *natsFixture {
+// forEachBroker runs f on an embedded NATS server, with the park subject
+// in a stream of its own and in the topic's stream, and on the RabbitMQ
+// and ActiveMQ brokers of FJORD_TEST_RABBITMQ and FJORD_TEST_ACTIVEMQ,
+// checking that each subtest leaves no goroutine behind.
+func forEachBroker(t *testing.T, f func(t *testing.T, b *brokerFixture)) {
+	for _, b := range []struct {
+		name string
+		open func(t *testing.T) *brokerFixture
+	}{
+		{"nats", func(t *testing.T) *brokerFixture { return newNATSFixture(t, false) }},
+		{"nats-one-stream", func(t *testing.T) *brokerFixture { return newNATSFixture(t, true) }},
+		{"rabbitmq", newRabbitFixture},
+		{"activemq", newStompFixture},
+	} {
+		t.Run(b.name, func(t *testing.T) {
+			verifyNoLeaks(t)
+			f(t, b.open(t))
+		})
+	}
+}
+
+// newNATSFixture starts an embedded NATS server listening on loopback,
+// with the topic and its park destination each in a stream of its own, or
+// both in one stream when shared.
+func newNATSFixture(t *testing.T, shared bool) *brokerFixture {
 	t.Helper()
 	srv, err := natsembed.Start(t.Context(), &natsembed.Options{Dir: t.TempDir(), Listen: "127.0.0.1:0"})
 	if err != nil {
@@ -60,31 +90,146 @@ func newNATSFixture(t *testing.T, shared bool) *natsFixture {
 	t.Cleanup(nc.Close)
 	js, _ := jetstream.New(nc)
 	sfx := randomSuffix()
-	f := &natsFixture{t: t, url: srv.ClientURL(), nc: nc, js: js, topic: "orders." + sfx,
-		topicStream: "ORDERS_" + sfx, parkedStream: "PARKED_" + sfx}
-	f.park = pubsub.ParkTopic(f.topic)
-	streams := map[string][]string{f.topicStream: {f.topic}, f.parkedStream: {f.park}}
+	topic := "orders." + sfx
+	f := &brokerFixture{t: t, url: srv.ClientURL(), topic: topic, park: pubsub.ParkTopic(topic)}
+	streams := map[string][]string{"ORDERS_" + sfx: {f.topic}, "PARKED_" + sfx: {f.park}}
 	if shared {
-		f.parkedStream = f.topicStream
-		streams = map[string][]string{f.topicStream: {f.topic, f.topic + ".>"}}
+		streams = map[string][]string{"ORDERS_" + sfx: {f.topic, f.topic + ".>"}}
 	}
 	for stream, subjects := range streams {
 		if _, err := js.CreateStream(t.Context(), jetstream.StreamConfig{Name: stream, Subjects: subjects}); err != nil {
 			t.Fatal(err)
 		}
 	}
+	f.openBilling = func() (driver.Subscription, driver.Topic) {
+		sub, err := natspubsub.OpenSubscription(t.Context(), nc, f.topic, "billing", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		park, err := natspubsub.OpenTopic(t.Context(), nc, f.park, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sub, park
+	}
+	f.tailLeft = func() []string {
+		stream, err := js.Stream(t.Context(), "ORDERS_"+sfx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var left []string
+		names := stream.ConsumerNames(t.Context())
+		for name := range names.Name() {
+			if name != "billing" {
+				left = append(left, name)
+			}
+		}
+		if err := names.Err(); err != nil {
+			t.Fatal(err)
+		}
+		return left
+	}
+	return f
+}
+
+// newRabbitFixture declares the topic and park exchanges and the billing
+// and park reader queues, deleted at cleanup.
+func newRabbitFixture(t *testing.T) *brokerFixture {
+	url := os.Getenv("FJORD_TEST_RABBITMQ")
+	if url == "" {
+		t.Skip("FJORD_TEST_RABBITMQ is not set")
+	}
+	conn, err := rabbitpubsub.Dial(t.Context(), url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	topic := "fjord-cli-" + randomSuffix()
+	f := &brokerFixture{t: t, url: url, topic: topic, park: pubsub.ParkTopic(topic)}
+	queues := map[string]string{rabbitQueue("billing", f.topic): f.topic, rabbitQueue(pubsub.ParkReader, f.park): f.park}
+	t.Cleanup(func() {
+		ac, err := amqp.Dial(url)
+		if err != nil {
+			t.Errorf("cleaning up: %v", err)
+			return
+		}
+		defer ac.Close()
+		ch, err := ac.Channel()
+		if err != nil {
+			t.Errorf("cleaning up: %v", err)
+			return
+		}
+		for q := range queues {
+			_, err = ch.QueueDelete(q, false, false, false)
+			err = errors.Join(err, ch.ExchangeDelete(queues[q], false, false))
+			if err != nil {
+				t.Errorf("cleaning up: %v", err)
+			}
+		}
+	})
+	for q, exchange := range queues {
+		topic, err := conn.OpenTopic(t.Context(), exchange, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		topic.Close()
+		sub, err := conn.OpenSubscription(t.Context(), exchange, q, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sub.Close()
+	}
+	f.openBilling = func() (driver.Subscription, driver.Topic) {
+		sub, err := conn.OpenSubscription(t.Context(), f.topic, rabbitQueue("billing", f.topic), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		park, err := conn.OpenTopic(t.Context(), f.park, &rabbitpubsub.TopicOptions{Passive: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sub, park
+	}
+	return f
+}
+
+// newStompFixture uses virtual topics of the ActiveMQ broker; their
+// consumer queues are made by subscribing once (STOMP cannot delete them).
+func newStompFixture(t *testing.T) *brokerFixture {
+	addr := os.Getenv("FJORD_TEST_ACTIVEMQ")
+	if addr == "" {
+		t.Skip("FJORD_TEST_ACTIVEMQ is not set")
+	}
+	topic := "fjord-cli-" + randomSuffix()
+	f := &brokerFixture{t: t, url: "stomp://" + addr, topic: topic, park: pubsub.ParkTopic(topic)}
+	subscribe := func(consumer, topic string) driver.Subscription {
+		sub, err := stomppubsub.OpenSubscription(t.Context(), addr, stomppubsub.VirtualTopicQueue(consumer, topic), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sub
+	}
+	subscribe("billing", f.topic).Close()
+	subscribe(pubsub.ParkReader, f.park).Close()
+	f.openBilling = func() (driver.Subscription, driver.Topic) {
+		park, err := stomppubsub.OpenTopic(t.Context(), addr, stomppubsub.VirtualTopic(f.park), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return subscribe("billing", f.topic), park
+	}
 	return f
 }
 
 // run runs `fjord pubsub ARGS` against the fixture's server.
-func (f *natsFixture) run(stdin string, args ...string) (stdout, stderr string, err error) {
+func (f *brokerFixture) run(stdin string, args ...string) (stdout, stderr string, err error) {
 	var out, errOut bytes.Buffer
 	err = run(f.t.Context(), append([]string{"pubsub", "--broker", f.url}, args...),
 		newHarness(f.t).app(strings.NewReader(stdin), &out, &errOut, nil))
 	return out.String(), errOut.String(), err
 }
 
-func (f *natsFixture) mustRun(stdin string, args ...string) string {
+func (f *brokerFixture) mustRun(stdin string, args ...string) string {
 	f.t.Helper()
 	out, errOut, err := f.run(stdin, args...)
 	if err != nil {
@@ -94,7 +239,7 @@ func (f *natsFixture) mustRun(stdin string, args ...string) string {
 }
 
 // listParked runs parked list --json and decodes it, sorted by id.
-func (f *natsFixture) listParked(args ...string) []parkedJSON {
+func (f *brokerFixture) listParked(args ...string) []parkedJSON {
 	f.t.Helper()
 	out := f.mustRun("", append([]string{"parked", "list", "--topic", f.topic, "--wait", "100ms", "--json"}, args...)...)
 	var got []parkedJSON
@@ -122,18 +267,11 @@ type billing struct {
 	parked  chan pubsub.ParkInfo
 }
 
-func (f *natsFixture) startBilling() *billing {
+func (f *brokerFixture) startBilling() *billing {
 	t := f.t
 	b := &billing{handled: make(chan *pubsub.Message, 10), parked: make(chan pubsub.ParkInfo, 10)}
 	b.failing.Store(true)
-	sub, err := natspubsub.OpenSubscription(t.Context(), f.nc, f.topic, "billing", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	park, err := natspubsub.OpenTopic(t.Context(), f.nc, f.park, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sub, park := f.openBilling()
 	r := pubsub.NewRouter(sub, &pubsub.RouterOptions{Consumer: "billing", Topic: f.topic, Park: park,
 		MaxAttempts: 2, MinBackoff: time.Millisecond, MaxBackoff: time.Millisecond,
 		Hooks: pubsub.RouterHooks{OnParked: func(pi pubsub.ParkInfo) {
@@ -162,7 +300,7 @@ func (f *natsFixture) startBilling() *billing {
 	return b
 }
 
-func (f *natsFixture) publish(id, subject, data string) {
+func (f *brokerFixture) publish(id, subject, data string) {
 	f.t.Helper()
 	out := f.mustRun("", "publish", "--topic", f.topic, "--type", "shop.order.placed", "--source", "/shop/orders",
 		"--id", id, "--subject", subject, "--payload", data)
@@ -174,9 +312,9 @@ func (f *natsFixture) publish(id, subject, data string) {
 // TestPubSubParked parks two messages through a real Router, then lists,
 // shows, requeues (and sees the requeued copy handled) and discards them
 // with the CLI.
-func TestPubSubParked(t *testing.T) {
-	verifyNoLeaks(t)
-	f := newNATSFixture(t, false)
+func TestPubSubParked(t *testing.T) { forEachBroker(t, testParked) }
+
+func testParked(t *testing.T, f *brokerFixture) {
 	b := f.startBilling()
 	f.publish("m1", "order/1", `{"total":1200}`)
 	f.publish("m2", "order/2", `{"total":7}`)
@@ -247,11 +385,12 @@ func TestPubSubParked(t *testing.T) {
 	}
 }
 
-// TestPubSubParkedAll requeues and discards every parked message, with
-// the park subject in the topic's stream: neither the parked copies nor
-// the requeued ones are dropped as repeats.
-func TestPubSubParkedAll(t *testing.T) {
-	f := newNATSFixture(t, true)
+// TestPubSubParkedAll requeues and discards every parked message (with
+// NATS also with the park subject in the topic's stream: neither the
+// parked copies nor the requeued ones are dropped as repeats).
+func TestPubSubParkedAll(t *testing.T) { forEachBroker(t, testParkedAll) }
+
+func testParkedAll(t *testing.T, f *brokerFixture) {
 	b := f.startBilling()
 	for _, id := range []string{"a", "b", "c"} {
 		f.publish(id, "order/"+id, `{}`)
@@ -301,9 +440,9 @@ func (w *lineWriter) Write(p []byte) (int, error) {
 }
 
 // TestPubSubPublishTail follows a topic and prints what is published.
-func TestPubSubPublishTail(t *testing.T) {
-	verifyNoLeaks(t)
-	f := newNATSFixture(t, false)
+func TestPubSubPublishTail(t *testing.T) { forEachBroker(t, testPublishTail) }
+
+func testPublishTail(t *testing.T, f *brokerFixture) {
 	f.publish("before", "order/0", `{}`) // stored before the tail: not printed
 	stdout := &lineWriter{lines: make(chan string, 10)}
 	stderr := &lineWriter{lines: make(chan string, 10)}
@@ -328,25 +467,18 @@ func TestPubSubPublishTail(t *testing.T) {
 	}
 	want := messageJSON{Attributes: map[string]string{"id": "t1", "source": "/shop/orders", "type": "shop.order.placed",
 		"subject": "order/1", "specversion": "1.0", "datacontenttype": "application/json"},
-		Key: "order/1", Data: json.RawMessage(`{"total":5}`), Deliveries: 1}
+		Key: "order/1", Data: json.RawMessage(`{"total":5}`)}
 	if diff := cmp.Diff(want, got, cmpopts.IgnoreMapEntries(func(k, _ string) bool { return k == "time" }),
-		cmpopts.IgnoreFields(messageJSON{}, "Published")); diff != "" {
+		cmpopts.IgnoreFields(messageJSON{}, "Published", "Deliveries")); diff != "" {
 		t.Errorf("tail printed (-want +got):\n%s", diff)
 	}
-	if _, err := time.Parse(time.RFC3339Nano, got.Attributes["time"]); err != nil || got.Published == nil {
-		t.Errorf("tail printed time %q, published %v", got.Attributes["time"], got.Published)
+	if _, err := time.Parse(time.RFC3339Nano, got.Attributes["time"]); err != nil {
+		t.Errorf("tail printed time %q: %v", got.Attributes["time"], err)
 	}
-	stream, err := f.js.Stream(t.Context(), f.topicStream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var consumers []string
-	names := stream.ConsumerNames(t.Context())
-	for name := range names.Name() {
-		consumers = append(consumers, name)
-	}
-	if names.Err() != nil || len(consumers) != 0 {
-		t.Errorf("consumers left after tail: %v (%v)", consumers, names.Err())
+	if f.tailLeft != nil {
+		if left := f.tailLeft(); len(left) != 0 {
+			t.Errorf("consumers left after tail: %v", left)
+		}
 	}
 }
 
@@ -406,8 +538,10 @@ func TestPubSubErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"unknown scheme", []string{"--broker", "amqp://u:secret@h/", "tail", "--topic", "x"}, `unknown scheme "amqp"`},
-		{"unreachable", []string{"--broker", "nats://127.0.0.1:1", "tail", "--topic", "x"}, "broker unreachable"},
+		{"unknown scheme", []string{"--broker", "mqtt://u:secret@h/", "tail", "--topic", "x"}, `unknown scheme "mqtt"`},
+		{"NATS unreachable", []string{"--broker", "nats://u:secret@127.0.0.1:1", "tail", "--topic", "x"}, "broker unreachable"},
+		{"RabbitMQ unreachable", []string{"--broker", "amqp://u:secret@127.0.0.1:1/", "tail", "--topic", "x"}, "broker unreachable"},
+		{"STOMP unreachable", []string{"--broker", "stomp://u:secret@127.0.0.1:1", "tail", "--topic", "x"}, "broker unreachable"},
 		{"not a URL", []string{"--broker", "127.0.0.1:4222", "tail", "--topic", "x"}, "want a URL"},
 		{"unknown topic", append(pub, "--topic", "nope"), `unknown topic "nope"`},
 		{"unknown park destination", []string{"parked", "list", "--topic", "nope"}, "give --park"},
@@ -421,6 +555,13 @@ func TestPubSubErrors(t *testing.T) {
 		{"neither ids nor all", []string{"parked", "discard", "--topic", f.topic}, "missing ID"},
 		{"unknown id", []string{"parked", "show", "--topic", f.topic, "--wait", "50ms", "m9"}, `no parked message with id "m9"`},
 		{"tail from", []string{"tail", "--topic", f.topic, "--from", "3"}, "invalid --from"},
+	}
+	if url := os.Getenv("FJORD_TEST_RABBITMQ"); url != "" {
+		tests = append(tests, struct {
+			name string
+			args []string
+			want string
+		}{"unknown exchange", append(pub, "--broker", url, "--topic", "fjord-cli-none"), `has no exchange "fjord-cli-none"`})
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
