@@ -30,9 +30,20 @@ Without --broker the commands open the embedded NATS JetStream store in
 <data>/nats, as ` + "`fjord serve`" + ` does. While serve runs, reach its server instead: start
 serve with --nats-listen 127.0.0.1:4222 and give --broker nats://127.0.0.1:4222.
 
-A topic names a destination of the broker (a NATS subject captured by a
-stream). Consumers park to the topic's park destination, by convention
-<topic>.parked (pubsub.ParkTopic).`,
+What a topic is depends on the broker:
+
+  nats://   a subject that a JetStream stream captures; a consumer is a
+            durable consumer of that stream
+  amqp://   an exchange, which must exist; a consumer's subscription is the
+            quorum queue <consumer>.<topic>, bound to it
+  stomp://  a virtual topic name (ActiveMQ: /topic/VirtualTopic.<topic>, read
+            through /queue/Consumer.<consumer>.VirtualTopic.<topic>), or a
+            destination as it is when it begins with "/"
+
+Consumers park to the topic's park destination, by convention
+<topic>.parked (pubsub.ParkTopic). RabbitMQ and ActiveMQ keep messages only
+for queues that exist: create the park reader's queue before anything is
+parked (declare it when deploying, or run "fjord pubsub parked list" once).`,
 		Args: argsBetween(0, 0, ""),
 	}
 	cmd.PersistentFlags().StringVar(&f.broker, "broker", brokerDefault(a.getenv),
