@@ -68,19 +68,25 @@ func newBroker(t testing.TB, seeds []string) *broker {
 }
 
 // topic creates a topic unique to the test with the given partitions and
-// deletes it when the test ends.
+// deletes it when the test ends, through an admin client of its own that it
+// then closes (so that no connection made during the test outlives it).
 func (b *broker) topic(t testing.TB, partitions int32) string {
 	t.Helper()
+	admin, err := kgo.NewClient(kgo.SeedBrokers(b.seeds...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(admin.Close)
 	name := unique("fjord-test")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := kafkapubsub.CreateTopic(ctx, b.admin, name, kafkapubsub.TopicConfig{Partitions: partitions}); err != nil {
+	if err := kafkapubsub.CreateTopic(ctx, admin, name, kafkapubsub.TopicConfig{Partitions: partitions}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		if err := kafkapubsub.DeleteTopic(ctx, b.admin, name); err != nil {
+		if err := kafkapubsub.DeleteTopic(ctx, admin, name); err != nil {
 			t.Error(err)
 		}
 	})

@@ -37,6 +37,11 @@ type Topic struct {
 	}
 }
 
+// maxBatchBytes bounds a record batch before compression: Kafka's default
+// max.message.bytes (1 MiB + 12), a little above kgo's default, so that a
+// 1 MB message fits.
+const maxBatchBytes = 1<<20 + 12
+
 // OpenTopic returns a Topic that sends to topic through a new client of the
 // brokers at seeds ("host:port"). Close closes the client. The client
 // connects lazily: a broker that is down makes Send fail, not OpenTopic.
@@ -50,6 +55,7 @@ func OpenTopic(seeds []string, topic string, opts *TopicOptions) (*Topic, error)
 	kopts := append([]kgo.Opt{
 		kgo.SeedBrokers(seeds...),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.ProducerBatchMaxBytes(maxBatchBytes),
 	}, opts.ClientOptions...)
 	client, err := kgo.NewClient(kopts...)
 	if err != nil {
