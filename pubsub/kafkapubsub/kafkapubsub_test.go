@@ -377,3 +377,101 @@ func sorted(s []string) []string {
 	})
 	return s
 }
+
+// TestRebalance adds a second member while the first holds messages: the
+// partitions that move are committed on revocation, so the new member gets
+// their unacknowledged messages and none that were acknowledged; the first
+// member's later acks for partitions it lost do not commit.
+func TestRebalance(t *testing.T) {
+	eachBroker(t, func(t *testing.T, b *broker) {
+		topic := b.topic(t, 4)
+		tp := b.openTopic(t, topic)
+		var sent []*driver.Message
+		for n := range 40 {
+			sent = append(sent, msg(n, "k"+strconv.Itoa(n)))
+		}
+		send(t, tp, sent...)
+		group := unique("g")
+
+		a := b.openSub(t, group, topic)
+		held := receiveN(t, a, len(sent))
+		ackedFirst := map[string]bool{}
+		for i := len(held) - 1; i >= 0; i-- {
+			if i%3 == 0 {
+				ack(t, a, held[i])
+				ackedFirst[held[i].Attributes["id"]] = true
+			}
+		}
+
+		// The second member's first message means the rebalance is done.
+		bm := b.openSub(t, group, topic)
+		got := receiveN(t, bm, 1)
+		for {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			more, err := bm.Receive(ctx, 100)
+			cancel()
+			if err != nil {
+				break
+			}
+			got = append(got, more...)
+		}
+		ack(t, bm, got...)
+		partsB := map[int32]bool{}
+		for _, m := range got {
+			partsB[kafkapubsub.PartitionOf(m.AckID)] = true
+			if ackedFirst[m.Attributes["id"]] {
+				t.Errorf("message %s was acknowledged before the rebalance and came again", m.Attributes["id"])
+			}
+		}
+		if len(partsB) == 0 || len(partsB) == 4 {
+			t.Fatalf("the second member got messages of partitions %v, want some of the four", partsB)
+		}
+		// The first member acknowledges the rest of what it held, the lost
+		// partitions' messages included (those acks are dropped).
+		var rest []*driver.Message
+		for _, m := range held {
+			if !ackedFirst[m.Attributes["id"]] {
+				rest = append(rest, m)
+			}
+		}
+		ack(t, a, rest...)
+		a.Close()
+		bm.Close()
+
+		// Everything is acknowledged now: a third member gets nothing.
+		c := b.openSub(t, group, topic)
+		quiet(t, c)
+	})
+}
+
+// TestRevokeCommitsFailedAcks acknowledges with a context that has ended, so
+// the commit fails; the acknowledgements stay recorded and the revocation
+// when the subscription closes commits them.
+func TestRevokeCommitsFailedAcks(t *testing.T) {
+	eachBroker(t, func(t *testing.T, b *broker) {
+		topic := b.topic(t, 2)
+		tp := b.openTopic(t, topic)
+		var sent []*driver.Message
+		for n := range 10 {
+			sent = append(sent, msg(n, "k"+strconv.Itoa(n)))
+		}
+		send(t, tp, sent...)
+		group := unique("g")
+		sub := b.openSub(t, group, topic)
+		got := receiveN(t, sub, len(sent))
+		ended, cancel := context.WithCancel(context.Background())
+		cancel()
+		if err := sub.Ack(ended, ackIDs(got[:7])); err == nil {
+			t.Fatal("Ack with an ended context succeeded: the test needs its commit to fail")
+		} else if !sub.IsRetryable(err) && !errors.Is(err, context.Canceled) {
+			t.Fatalf("Ack = %v, want the context's error", err)
+		}
+		sub.Close()
+		sub2 := b.openSub(t, group, topic)
+		again := receiveN(t, sub2, 3)
+		quiet(t, sub2)
+		if diff := cmp.Diff(sorted(ids(got[7:])), sorted(ids(again))); diff != "" {
+			t.Errorf("after reopening (-unacknowledged +received again):\n%s", diff)
+		}
+	})
+}
