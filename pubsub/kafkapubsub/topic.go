@@ -43,7 +43,8 @@ type Topic struct {
 const maxBatchBytes = 1<<20 + 12
 
 // OpenTopic returns a Topic that sends to topic through a new client of the
-// brokers at seeds ("host:port"). Close closes the client. The client
+// brokers at seeds ("host:port"): acks=all, idempotent, no linger (package
+// pubsub batches; Send's records go out at once). Close closes the client. The client
 // connects lazily: a broker that is down makes Send fail, not OpenTopic.
 func OpenTopic(seeds []string, topic string, opts *TopicOptions) (*Topic, error) {
 	if opts == nil {
@@ -56,6 +57,7 @@ func OpenTopic(seeds []string, topic string, opts *TopicOptions) (*Topic, error)
 		kgo.SeedBrokers(seeds...),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.ProducerBatchMaxBytes(maxBatchBytes),
+		kgo.ProducerLinger(0),
 	}, opts.ClientOptions...)
 	client, err := kgo.NewClient(kopts...)
 	if err != nil {
@@ -66,7 +68,9 @@ func OpenTopic(seeds []string, topic string, opts *TopicOptions) (*Topic, error)
 
 // NewTopic returns a Topic that sends to topic through client, which the
 // caller keeps and closes after the Topic. client must produce with
-// acks=all (kgo's default) for Send to mean what driver.Topic says.
+// acks=all (kgo's default) for Send to mean what driver.Topic says, and
+// should not linger (kgo.ProducerLinger(0)): package pubsub batches, and a
+// lingering client adds its linger to every Send.
 func NewTopic(client *kgo.Client, topic string) *Topic {
 	return &Topic{client: client, topic: topic}
 }
