@@ -124,7 +124,7 @@ func fromRecord(r *kgo.Record) *driver.Message {
 			m.Attributes[strings.ToLower(h.Key[len(headerPrefix):])] = string(h.Value)
 		}
 	}
-	if pk, ok := m.Attributes[attrPartitionKey]; ok && (pk == m.Key || r.Key == nil) {
+	if pk, ok := m.Attributes[attrPartitionKey]; ok && (pk == m.Key || len(r.Key) == 0) {
 		m.Key = pk
 		delete(m.Attributes, attrPartitionKey)
 	}
