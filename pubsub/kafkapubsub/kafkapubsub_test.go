@@ -475,3 +475,32 @@ func TestRevokeCommitsFailedAcks(t *testing.T) {
 		}
 	})
 }
+
+// TestBrokerDownSubscription closes the cluster under a member holding a
+// message: Ack fails with a retryable error, Close still returns and
+// leaves no goroutine behind (TestMain checks).
+func TestBrokerDownSubscription(t *testing.T) {
+	b := newKfake(t)
+	topic := unique("fjord-test")
+	if err := kafkapubsub.CreateTopic(context.Background(), b.admin, topic, kafkapubsub.TopicConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	tp := b.openTopic(t, topic)
+	send(t, tp, msg(0, "k"))
+	sub := b.openSub(t, unique("g"), topic)
+	got := receiveN(t, sub, 1)
+	b.kfake.Close()
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	err := sub.Ack(ctx, ackIDs(got))
+	if err == nil || !sub.IsRetryable(err) {
+		t.Errorf("Ack with the cluster down = %v (retryable %v), want a retryable error", err, sub.IsRetryable(err))
+	}
+	if err := sub.Close(); err != nil {
+		t.Error(err)
+	}
+	if err := tp.Close(); err != nil {
+		t.Error(err)
+	}
+}
