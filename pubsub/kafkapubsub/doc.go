@@ -66,7 +66,10 @@
 // in flight, which the next owner receives; lost partitions (a member
 // thrown out of the group) are forgotten without a commit.
 //
-// Features: OrderedKeys and Redelivery. Not Dedup (the idempotent producer
+// Features: OrderedKeys and Redelivery. A nacked message comes back after
+// the later messages of its key that were already handed out (package
+// pubsub nacks only what it will not handle, when a Router stops, and
+// retries failed handlers in process). Not Dedup (the idempotent producer
 // drops only its own retries, not a message sent again) and not
 // Deliveries (Kafka does not count deliveries: Deliveries is 0).
 package kafkapubsub
