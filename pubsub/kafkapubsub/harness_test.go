@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -93,6 +94,19 @@ func (b *broker) topic(t testing.TB, partitions int32) string {
 	return name
 }
 
+// filled creates a topic of the given partitions and sends it n messages,
+// numbered from 0, over keys keys; it returns the topic and the messages.
+func (b *broker) filled(t testing.TB, partitions int32, n, keys int) (string, []*driver.Message) {
+	t.Helper()
+	topic := b.topic(t, partitions)
+	var sent []*driver.Message
+	for i := range n {
+		sent = append(sent, msg(i, "k"+strconv.Itoa(i%keys)))
+	}
+	send(t, b.openTopic(t, topic), sent...)
+	return topic, sent
+}
+
 func (b *broker) openTopic(t testing.TB, topic string) *kafkapubsub.Topic {
 	t.Helper()
 	tp, err := kafkapubsub.OpenTopic(b.seeds, topic, nil)
@@ -161,6 +175,20 @@ func quiet(t testing.TB, s driver.Subscription) {
 	defer cancel()
 	if got, err := s.Receive(ctx, 100); err == nil {
 		t.Fatalf("received %d more messages (first id %s), want none", len(got), got[0].Attributes["id"])
+	}
+}
+
+// drain receives until nothing comes for a second and returns what came.
+func drain(s driver.Subscription) []*driver.Message {
+	var got []*driver.Message
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		more, err := s.Receive(ctx, 100)
+		cancel()
+		if err != nil {
+			return got
+		}
+		got = append(got, more...)
 	}
 }
 

@@ -96,13 +96,7 @@ func TestBinaryContentMode(t *testing.T) {
 // group: every unacknowledged message comes back and no acknowledged one.
 func TestAckOutOfOrderThenReopen(t *testing.T) {
 	eachBroker(t, func(t *testing.T, b *broker) {
-		topic := b.topic(t, 2)
-		tp := b.openTopic(t, topic)
-		var sent []*driver.Message
-		for n := range 20 {
-			sent = append(sent, msg(n, "k"+strconv.Itoa(n%5)))
-		}
-		send(t, tp, sent...)
+		topic, sent := b.filled(t, 2, 20, 5)
 		group := unique("g")
 
 		sub := b.openSub(t, group, topic)
@@ -248,13 +242,7 @@ func TestPerKeyOrder(t *testing.T) {
 // TestBrokerDown closes the cluster: Send fails within its context with a
 // retryable error that says so.
 func TestBrokerDown(t *testing.T) {
-	b := newKfake(t)
-	topic := unique("fjord-test")
-	if err := kafkapubsub.CreateTopic(context.Background(), b.admin, topic, kafkapubsub.TopicConfig{}); err != nil {
-		t.Fatal(err)
-	}
-	tp := b.openTopic(t, topic)
-	send(t, tp, msg(0, "k"))
+	b, _, tp := goingDown(t)
 	b.kfake.Close()
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -384,13 +372,7 @@ func sorted(s []string) []string {
 // member's later acks for partitions it lost do not commit.
 func TestRebalance(t *testing.T) {
 	eachBroker(t, func(t *testing.T, b *broker) {
-		topic := b.topic(t, 4)
-		tp := b.openTopic(t, topic)
-		var sent []*driver.Message
-		for n := range 40 {
-			sent = append(sent, msg(n, "k"+strconv.Itoa(n)))
-		}
-		send(t, tp, sent...)
+		topic, sent := b.filled(t, 4, 40, 40)
 		group := unique("g")
 
 		a := b.openSub(t, group, topic)
@@ -405,16 +387,7 @@ func TestRebalance(t *testing.T) {
 
 		// The second member's first message means the rebalance is done.
 		bm := b.openSub(t, group, topic)
-		got := receiveN(t, bm, 1)
-		for {
-			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-			more, err := bm.Receive(ctx, 100)
-			cancel()
-			if err != nil {
-				break
-			}
-			got = append(got, more...)
-		}
+		got := append(receiveN(t, bm, 1), drain(bm)...)
 		ack(t, bm, got...)
 		partsB := map[int32]bool{}
 		for _, m := range got {
@@ -449,13 +422,7 @@ func TestRebalance(t *testing.T) {
 // when the subscription closes commits them.
 func TestRevokeCommitsFailedAcks(t *testing.T) {
 	eachBroker(t, func(t *testing.T, b *broker) {
-		topic := b.topic(t, 2)
-		tp := b.openTopic(t, topic)
-		var sent []*driver.Message
-		for n := range 10 {
-			sent = append(sent, msg(n, "k"+strconv.Itoa(n)))
-		}
-		send(t, tp, sent...)
+		topic, sent := b.filled(t, 2, 10, 10)
 		group := unique("g")
 		sub := b.openSub(t, group, topic)
 		got := receiveN(t, sub, len(sent))
@@ -480,13 +447,7 @@ func TestRevokeCommitsFailedAcks(t *testing.T) {
 // message: Ack fails with a retryable error, Close still returns and
 // leaves no goroutine behind (TestMain checks).
 func TestBrokerDownSubscription(t *testing.T) {
-	b := newKfake(t)
-	topic := unique("fjord-test")
-	if err := kafkapubsub.CreateTopic(context.Background(), b.admin, topic, kafkapubsub.TopicConfig{}); err != nil {
-		t.Fatal(err)
-	}
-	tp := b.openTopic(t, topic)
-	send(t, tp, msg(0, "k"))
+	b, topic, tp := goingDown(t)
 	sub := b.openSub(t, unique("g"), topic)
 	got := receiveN(t, sub, 1)
 	b.kfake.Close()
@@ -503,4 +464,18 @@ func TestBrokerDownSubscription(t *testing.T) {
 	if err := tp.Close(); err != nil {
 		t.Error(err)
 	}
+}
+
+// goingDown starts a kfake cluster for a test that closes it: a topic (not
+// deleted at cleanup, the cluster is gone by then) holding one message.
+func goingDown(t *testing.T) (*broker, string, *kafkapubsub.Topic) {
+	t.Helper()
+	b := newKfake(t)
+	topic := unique("fjord-test")
+	if err := kafkapubsub.CreateTopic(context.Background(), b.admin, topic, kafkapubsub.TopicConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	tp := b.openTopic(t, topic)
+	send(t, tp, msg(0, "k"))
+	return b, topic, tp
 }
