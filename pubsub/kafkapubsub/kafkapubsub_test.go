@@ -479,3 +479,33 @@ func goingDown(t *testing.T) (*broker, string, *kafkapubsub.Topic) {
 	send(t, tp, msg(0, "k"))
 	return b, topic, tp
 }
+
+// TestStartAtEnd: a new group with StartAtEnd skips what was sent before
+// it joined. Messages are sent until one arrives, since joining takes a
+// moment; the one sent before opening never does.
+func TestStartAtEnd(t *testing.T) {
+	b := newKfake(t)
+	topic, _ := b.filled(t, 1, 1, 1)
+	tp := b.openTopic(t, topic)
+	sub, err := kafkapubsub.OpenSubscription(b.seeds, unique("g"), topic, &kafkapubsub.SubscriptionOptions{StartAtEnd: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	for n := 1; ; n++ {
+		if n > 100 {
+			t.Fatal("no message arrived after 100 sends")
+		}
+		send(t, tp, msg(n, "k"))
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		got, err := sub.Receive(ctx, 100)
+		cancel()
+		if err != nil {
+			continue
+		}
+		if slices.Contains(ids(got), "0") {
+			t.Fatalf("received %v: message 0 was sent before the group joined", ids(got))
+		}
+		return
+	}
+}
