@@ -36,6 +36,8 @@ What a topic is depends on the broker:
             durable consumer of that stream
   amqp://   an exchange, which must exist; a consumer's subscription is the
             quorum queue <consumer>.<topic>, bound to it
+  kafka://  a Kafka topic (seed brokers: kafka://host:port,host:port); a
+            consumer is a consumer group
   stomp://  a virtual topic name (ActiveMQ: /topic/VirtualTopic.<topic>, read
             through /queue/Consumer.<consumer>.VirtualTopic.<topic>), or a
             destination as it is when it begins with "/"
@@ -103,6 +105,7 @@ func brokerSchemes() []brokerScheme {
 		{"amqp", openRabbitBroker},
 		{"amqps", openRabbitBroker},
 		{"stomp", openStompBroker},
+		{"kafka", openKafkaBroker},
 	}
 }
 

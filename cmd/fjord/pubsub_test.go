@@ -20,10 +20,14 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/nats-io/nats.go/jetstream"
 	amqp "github.com/rabbitmq/amqp091-go"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/goleak"
 
 	"github.com/fjord-data/fjord/pubsub"
 	"github.com/fjord-data/fjord/pubsub/driver"
+	"github.com/fjord-data/fjord/pubsub/kafkapubsub"
 	"github.com/fjord-data/fjord/pubsub/natspubsub"
 	"github.com/fjord-data/fjord/pubsub/natspubsub/natsembed"
 	"github.com/fjord-data/fjord/pubsub/rabbitpubsub"
@@ -53,8 +57,9 @@ type brokerFixture struct {
 }
 
 // forEachBroker runs f on an embedded NATS server, with the park subject
-// in a stream of its own and in the topic's stream, and on the RabbitMQ
-// and ActiveMQ brokers of FJORD_TEST_RABBITMQ and FJORD_TEST_ACTIVEMQ,
+// in a stream of its own and in the topic's stream, on the RabbitMQ and
+// ActiveMQ brokers of FJORD_TEST_RABBITMQ and FJORD_TEST_ACTIVEMQ, and on
+// an in-process Kafka cluster (kfake),
 // checking that each subtest leaves no goroutine behind.
 func forEachBroker(t *testing.T, f func(t *testing.T, b *brokerFixture)) {
 	for _, b := range []struct {
@@ -65,6 +70,7 @@ func forEachBroker(t *testing.T, f func(t *testing.T, b *brokerFixture)) {
 		{"nats-one-stream", func(t *testing.T) *brokerFixture { return newNATSFixture(t, true) }},
 		{"rabbitmq", newRabbitFixture},
 		{"activemq", newStompFixture},
+		{"kafka", newKafkaFixture},
 	} {
 		t.Run(b.name, func(t *testing.T) {
 			verifyNoLeaks(t)
@@ -217,6 +223,48 @@ func newStompFixture(t *testing.T) *brokerFixture {
 			t.Fatal(err)
 		}
 		return subscribe("billing", f.topic), park
+	}
+	return f
+}
+
+// newKafkaFixture starts an in-process Kafka cluster with the topic and
+// its park topic.
+func newKafkaFixture(t *testing.T) *brokerFixture {
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cluster.Close)
+	seeds := cluster.ListenAddrs()
+	kc, err := kgo.NewClient(kgo.SeedBrokers(seeds...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(kc.Close)
+	topic := "orders." + randomSuffix()
+	f := &brokerFixture{t: t, url: "kafka://" + strings.Join(seeds, ","), topic: topic, park: pubsub.ParkTopic(topic)}
+	for _, name := range []string{f.topic, f.park} {
+		if err := kafkapubsub.CreateTopic(t.Context(), kc, name, kafkapubsub.TopicConfig{Partitions: 2}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.openBilling = func() (driver.Subscription, driver.Topic) {
+		sub, err := kafkapubsub.OpenSubscription(seeds, "billing", f.topic, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		park, err := kafkapubsub.OpenTopic(seeds, f.park, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sub, park
+	}
+	f.tailLeft = func() []string {
+		groups, err := kadm.NewClient(kc).ListGroups(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return slices.DeleteFunc(groups.Groups(), func(g string) bool { return !strings.HasPrefix(g, "fjord-tail-") })
 	}
 	return f
 }
@@ -532,6 +580,7 @@ func TestPubSubEmbedded(t *testing.T) {
 
 func TestPubSubErrors(t *testing.T) {
 	f := newNATSFixture(t, false)
+	kf := newKafkaFixture(t)
 	pub := []string{"publish", "--type", "t", "--source", "/s"}
 	tests := []struct {
 		name string
@@ -541,6 +590,8 @@ func TestPubSubErrors(t *testing.T) {
 		{"unknown scheme", []string{"--broker", "mqtt://u:secret@h/", "tail", "--topic", "x"}, `unknown scheme "mqtt"`},
 		{"NATS unreachable", []string{"--broker", "nats://u:secret@127.0.0.1:1", "tail", "--topic", "x"}, "broker unreachable"},
 		{"RabbitMQ unreachable", []string{"--broker", "amqp://u:secret@127.0.0.1:1/", "tail", "--topic", "x"}, "broker unreachable"},
+		{"Kafka unreachable", []string{"--broker", "kafka://127.0.0.1:1", "tail", "--topic", "x"}, "broker unreachable"},
+		{"unknown Kafka topic", append(pub, "--broker", kf.url, "--topic", "nope"), `unknown topic "nope": Kafka at 127.0.0.1:`},
 		{"STOMP unreachable", []string{"--broker", "stomp://u:secret@127.0.0.1:1", "tail", "--topic", "x"}, "broker unreachable"},
 		{"not a URL", []string{"--broker", "127.0.0.1:4222", "tail", "--topic", "x"}, "want a URL"},
 		{"unknown topic", append(pub, "--topic", "nope"), `unknown topic "nope"`},
