@@ -10,17 +10,29 @@
 //		return err
 //	}
 //	defer nc.Close()
-//	topic, err := natspubsub.OpenTopic(ctx, nc, "shop.orders", &natspubsub.TopicOptions{
+//	dt, err := natspubsub.OpenTopic(ctx, nc, "shop.orders", &natspubsub.TopicOptions{
 //		Stream: &jetstream.StreamConfig{Name: "SHOP", Storage: jetstream.FileStorage, Replicas: 3,
 //			Duplicates: 10 * time.Minute, MaxAge: 7 * 24 * time.Hour},
 //	})
 //	if err != nil {
 //		return err
 //	}
+//	topic := pubsub.NewTopic(dt, nil) // closes dt
 //	defer topic.Close()
-//	sub, err := natspubsub.OpenSubscription(ctx, nc, "shop.orders", "billing", &natspubsub.SubscriptionOptions{
+//
+//	ds, err := natspubsub.OpenSubscription(ctx, nc, "shop.orders", "billing", &natspubsub.SubscriptionOptions{
 //		AckWait: time.Minute, MaxAckPending: 500,
 //	})
+//	if err != nil {
+//		return err
+//	}
+//	defer ds.Close()
+//	r := pubsub.NewRouter(ds, &pubsub.RouterOptions{Consumer: "billing", Topic: "shop.orders"})
+//	r.Handle("shop.order.placed", bill)
+//	return r.Run(ctx)
+//
+// Without TopicOptions.Stream, OpenTopic binds to the stream that already
+// captures the subject; SubscriptionOptions.StreamName names one.
 //
 // # Wire format
 //
