@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -22,10 +23,11 @@ import (
 
 func newBenchPubSubCmd(a *app) *cobra.Command {
 	var (
-		cfg    bench.PubSubConfig
-		url    string
-		dir    string
-		asJSON bool
+		cfg        bench.PubSubConfig
+		url        string
+		dir        string
+		cpuProfile string
+		asJSON     bool
 	)
 	cmd := &cobra.Command{
 		Use:   "pubsub",
@@ -74,6 +76,17 @@ external server. --data is not used.`,
 					r.Scenario, r.Events, r.Seconds, r.EventsPerSec, r.P50ms, r.P99ms, r.MaxMs, r.Op)
 				printErr = errors.Join(printErr, err)
 			}
+			if cpuProfile != "" {
+				out, err := os.Create(cpuProfile)
+				if err != nil {
+					return fmt.Errorf("bench pubsub: %w", err)
+				}
+				defer out.Close()
+				if err := pprof.StartCPUProfile(out); err != nil {
+					return fmt.Errorf("bench pubsub: %w", err)
+				}
+				defer pprof.StopCPUProfile()
+			}
 			if err := benchPubSub(cmd.Context(), url, dir, cfg); err != nil {
 				return fmt.Errorf("bench pubsub: %w", err)
 			}
@@ -89,6 +102,7 @@ external server. --data is not used.`,
 	fl.StringVar(&url, "nats", "", "external NATS server URL (default: an embedded server)")
 	fl.StringVar(&dir, "dir", "", "put the embedded server's temporary store here (default: the system's temporary directory)")
 	fl.BoolVar(&asJSON, "json", false, "one JSON object per scenario and line")
+	fl.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof)")
 	return cmd
 }
 
