@@ -50,13 +50,17 @@
 // acknowledgement. Ack and Nack are confirmed by the server (double
 // acknowledgement, pipelined over the batch): when Ack returns nil the
 // server has recorded it, so an acknowledged message does not come back
-// unless the server loses its consumer state. Close gives unacknowledged
-// messages back at once.
+// unless the server loses its consumer state. While a Subscription is
+// open it reports the messages it holds as in progress, so JetStream does
+// not hand a slow or retrying handler's message out again; Close gives
+// unacknowledged messages back at once, and AckWait matters only when the
+// process dies or loses its connection.
 //
 // Features: Dedup, Redelivery, Deliveries and OrderedKeys. JetStream
-// delivers a consumer's messages in stream order and package pubsub
-// handles a key's messages in turn, so one key's messages are received in
-// the order sent; a message redelivered (Nack, AckWait) arrives after
-// later ones, which package pubsub's in-process retry avoids for handler
-// failures.
+// delivers a consumer's messages in stream order, Send stores a batch in
+// order, and package pubsub handles a key's messages in turn, so one
+// key's messages are received in the order sent. A message delivered
+// again (after Nack, Close, or a lost connection) arrives after later
+// ones; package pubsub retries failed handlers in process instead, so
+// that does not happen in normal operation.
 package natspubsub

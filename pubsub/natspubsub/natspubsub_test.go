@@ -327,3 +327,36 @@ func TestBrokerDown(t *testing.T) {
 		t.Errorf("after restart the stream holds %v messages (%v); want the 10 sent before, not the one sent while down", s, err)
 	}
 }
+
+// TestHeldMessagesStay: a message received and not acknowledged is not
+// delivered again while its subscription is open, however long past
+// AckWait (the subscription reports it in progress); after Close it is.
+func TestHeldMessagesStay(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, nc *nats.Conn) {
+		topic, _, _ := open(t, nc)
+		const ackWait = 150 * time.Millisecond
+		opts := &natspubsub.SubscriptionOptions{AckWait: ackWait}
+		sub, err := natspubsub.OpenSubscription(t.Context(), nc, topic.Subject(), "slow", opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := topic.Send(t.Context(), []*driver.Message{message("/shop", "1", "k")}); err != nil {
+			t.Fatal(err)
+		}
+		receive(t, sub, 1)
+		ctx, cancel := context.WithTimeout(t.Context(), 6*ackWait)
+		defer cancel()
+		if msgs, err := sub.Receive(ctx, 1); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("while held past AckWait: Receive = %d messages, %v; want none", len(msgs), err)
+		}
+		sub.Close()
+		next, err := natspubsub.OpenSubscription(t.Context(), nc, topic.Subject(), "slow", opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer next.Close()
+		if m := receive(t, next, 1)[0]; m.Deliveries != 2 {
+			t.Errorf("after Close: Deliveries = %d, want 2", m.Deliveries)
+		}
+	})
+}

@@ -28,8 +28,10 @@ type SubscriptionOptions struct {
 	// subject.
 	Stream     *jetstream.StreamConfig
 	StreamName string
-	// AckWait is how long a delivered message may stay unacknowledged
-	// before JetStream delivers it again; 0 is 30 seconds.
+	// AckWait is how long JetStream waits for word on a delivered message
+	// before it delivers it again; 0 is 30 seconds. An open Subscription
+	// reports the messages it holds as in progress every AckWait/3, so
+	// AckWait only matters when the process stops or loses its connection.
 	AckWait time.Duration
 	// MaxAckPending bounds the messages delivered and not yet
 	// acknowledged; 0 is 1,000.
@@ -52,6 +54,13 @@ type SubscriptionOptions struct {
 // Subscription receives the messages of one durable JetStream pull
 // consumer with explicit acknowledgement. It is safe for concurrent use.
 //
+// A message received and not yet acknowledged stays with the Subscription
+// while it is open: a goroutine owned by the Subscription tells JetStream
+// every AckWait/3 that such messages are in progress ("+WPI"), so a slow
+// or retrying handler does not get a second copy of its message. They are
+// delivered again after Nack, after Close, or AckWait after this process
+// stops reaching the server.
+//
 // Order: JetStream delivers a consumer's messages in stream order, so the
 // messages of one key arrive in the order they were stored; a message
 // redelivered after a Nack or AckWait arrives after later ones.
@@ -63,6 +72,7 @@ type Subscription struct {
 	pollWait       time.Duration
 	closing        context.Context // ends when Close begins
 	close          context.CancelFunc
+	progressDone   chan struct{} // closed when the progress goroutine has ended
 	mu             struct {
 		sync.Mutex
 		closed bool
@@ -95,6 +105,7 @@ func OpenSubscription(ctx context.Context, nc *nats.Conn, subject, consumer stri
 		}
 		streamName = s.CachedInfo().Config.Name
 	}
+	ackWait := orDefault(opts.AckWait, 30*time.Second)
 	maxDeliver := opts.MaxDeliver
 	if maxDeliver == 0 {
 		maxDeliver = -1
@@ -103,7 +114,7 @@ func OpenSubscription(ctx context.Context, nc *nats.Conn, subject, consumer stri
 		Durable:       consumer,
 		FilterSubject: subject,
 		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       orDefault(opts.AckWait, 30*time.Second),
+		AckWait:       ackWait,
 		MaxAckPending: orDefault(opts.MaxAckPending, 1000),
 		MaxDeliver:    maxDeliver,
 		DeliverPolicy: opts.DeliverPolicy,
@@ -116,7 +127,32 @@ func OpenSubscription(ctx context.Context, nc *nats.Conn, subject, consumer stri
 		pollWait:       orDefault(opts.PollWait, 30*time.Second)}
 	s.closing, s.close = context.WithCancel(context.Background())
 	s.mu.outstanding = make(map[string]uint64)
+	s.progressDone = make(chan struct{})
+	go s.reportProgress(max(ackWait/3, time.Millisecond)) // ends when Close begins; Close waits for it
 	return s, nil
+}
+
+// reportProgress tells JetStream every interval that the messages held
+// are in progress, until Close begins. A report that does not get through
+// (the connection is down) is simply missed: AckWait then runs its
+// course.
+func (s *Subscription) reportProgress(interval time.Duration) {
+	defer close(s.progressDone)
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.closing.Done():
+			return
+		case <-t.C:
+		}
+		s.mu.Lock()
+		held := slices.Collect(maps.Keys(s.mu.outstanding))
+		s.mu.Unlock()
+		for _, subj := range held {
+			_ = s.nc.Publish(subj, []byte("+WPI")) // best effort, see above
+		}
+	}
 }
 
 // Receive returns between 1 and max messages: those available at once, or
@@ -319,6 +355,7 @@ func (s *Subscription) Close() error {
 	outstanding := s.mu.outstanding
 	s.mu.outstanding = nil
 	s.mu.Unlock()
+	<-s.progressDone
 	var errs []error
 	for _, subj := range slices.SortedFunc(maps.Keys(outstanding), func(a, b string) int {
 		return cmp.Compare(outstanding[a], outstanding[b])
