@@ -110,7 +110,7 @@ func OpenSubscription(ctx context.Context, nc *nats.Conn, subject, consumer stri
 	if maxDeliver == 0 {
 		maxDeliver = -1
 	}
-	c, err := js.CreateOrUpdateConsumer(ctx, streamName, jetstream.ConsumerConfig{
+	c, err := ensureConsumer(ctx, js, streamName, jetstream.ConsumerConfig{
 		Durable:       consumer,
 		FilterSubject: subject,
 		AckPolicy:     jetstream.AckExplicitPolicy,
@@ -153,6 +153,24 @@ func (s *Subscription) reportProgress(interval time.Duration) {
 			_ = s.nc.Publish(subj, []byte("+WPI")) // best effort, see above
 		}
 	}
+}
+
+// ensureConsumer binds to the durable consumer of cfg when it exists with
+// the same settings, and otherwise creates or updates it: attaching again
+// is then no configuration change (a cluster-wide proposal, and on older
+// servers a reset of redelivery counts).
+func ensureConsumer(ctx context.Context, js jetstream.JetStream, stream string, cfg jetstream.ConsumerConfig) (jetstream.Consumer, error) {
+	c, err := js.Consumer(ctx, stream, cfg.Durable)
+	if err == nil {
+		have := c.CachedInfo().Config
+		if have.FilterSubject == cfg.FilterSubject && have.AckPolicy == cfg.AckPolicy && have.AckWait == cfg.AckWait &&
+			have.MaxAckPending == cfg.MaxAckPending && have.MaxDeliver == cfg.MaxDeliver && have.DeliverPolicy == cfg.DeliverPolicy {
+			return c, nil
+		}
+	} else if !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return nil, err
+	}
+	return js.CreateOrUpdateConsumer(ctx, stream, cfg)
 }
 
 // Receive returns between 1 and max messages: those available at once, or
