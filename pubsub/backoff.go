@@ -6,14 +6,14 @@ import (
 	"time"
 )
 
-// Backoff is an exponential backoff with full jitter: before retry n (1 for
+// backoff is an exponential backoff with full jitter: before retry n (1 for
 // the first retry) it waits a random duration in [0, min(Max, Min·2ⁿ⁻¹)).
-type Backoff struct {
+type backoff struct {
 	Min, Max time.Duration
 }
 
 // Delay returns the wait before retry n (n ≥ 1).
-func (b Backoff) Delay(n int) time.Duration {
+func (b backoff) Delay(n int) time.Duration {
 	ceil := b.Min
 	for i := 1; i < n && ceil < b.Max; i++ {
 		ceil *= 2

@@ -47,6 +47,7 @@ type PanicError struct {
 	Stack []byte // debug.Stack() at the recovery
 }
 
+// Error says the handler panicked, with the panic value.
 func (e *PanicError) Error() string { return fmt.Sprintf("pubsub: handler panicked: %v", e.Value) }
 
 // ErrNoParkTopic is the error of parking a message when

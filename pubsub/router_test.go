@@ -87,6 +87,26 @@ func (f *fixture) parked() []*pubsub.ParkedMessage {
 	return out
 }
 
+// consume runs a Router that handles messages of type typ until it has
+// handled n, and returns their IDs in the order handled.
+func (f *fixture) consume(typ string, n int) []string {
+	var mu sync.Mutex
+	var ids []string
+	c := newCounter(n)
+	r := f.router(pubsub.RouterOptions{})
+	r.Handle(typ, func(_ context.Context, m *pubsub.Message) error {
+		mu.Lock()
+		ids = append(ids, m.ID)
+		mu.Unlock()
+		c.add(1)
+		return nil
+	})
+	stop := run(f.t, r)
+	<-c.done
+	stop()
+	return ids
+}
+
 // counter signals done once it has been called n times.
 type counter struct {
 	mu   sync.Mutex
@@ -447,17 +467,7 @@ func TestRouterShutdownRedelivers(t *testing.T) {
 			t.Fatalf("%d messages pending after shutdown, want the 2 slow ones", n)
 		}
 
-		c := newCounter(2)
-		var again []string
-		r2 := f.router(pubsub.RouterOptions{})
-		r2.Handle("t", func(ctx context.Context, m *pubsub.Message) error {
-			again = append(again, m.ID)
-			c.add(1)
-			return nil
-		})
-		stop2 := run(t, r2)
-		<-c.done
-		stop2()
+		again := f.consume("t", 2)
 		if diff := cmp.Diff([]string{"slow-1", "slow-2"}, again); diff != "" {
 			t.Errorf("redelivered (-want +got):\n%s", diff)
 		}
@@ -512,16 +522,7 @@ func TestParkedRequeue(t *testing.T) {
 		if err := p.Requeue(t.Context(), pms[0], to); err != nil {
 			t.Fatal(err)
 		}
-		c = newCounter(1)
-		r2 := f.router(pubsub.RouterOptions{})
-		r2.Handle("t", func(_ context.Context, m *pubsub.Message) error {
-			handled = append(handled, m.ID)
-			c.add(1)
-			return nil
-		})
-		stop2 := run(t, r2)
-		<-c.done
-		stop2()
+		handled = append(handled, f.consume("t", 1)...)
 		if diff := cmp.Diff([]string{"k-1"}, handled); diff != "" {
 			t.Errorf("handled after requeue (-want +got):\n%s", diff)
 		}
@@ -708,6 +709,116 @@ func TestRouterExtract(t *testing.T) {
 		stop()
 		if got != m.Extensions["traceparent"] || !hasDeadline {
 			t.Errorf("handler context: trace %q, deadline %v; want the extracted trace and a deadline", got, hasDeadline)
+		}
+	})
+}
+
+// TestRouterBatchParks checks that a batch whose handler reports poison is
+// parked whole, each message with the reason, and acknowledged.
+func TestRouterBatchParks(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFixture(t)
+		c := newCounter(3)
+		r := f.router(pubsub.RouterOptions{Hooks: pubsub.RouterHooks{OnParked: func(pubsub.ParkInfo) { c.add(1) }}})
+		r.HandleBatch("t", func(context.Context, []*pubsub.Message) error {
+			return fmt.Errorf("decode: %w", pubsub.ErrPoison)
+		}, &pubsub.BatchOptions{Size: 3})
+		stop := run(t, r)
+		f.publish(event("t", "a", 1), event("t", "b", 2), event("t", "c", 3))
+		<-c.done
+		stop()
+		pms := f.parked()
+		var ids []string
+		for _, pm := range pms {
+			ids = append(ids, pm.Message.ID)
+			if want := "batch poison: decode: pubsub: poison message"; pm.Reason != want || pm.Attempts != 1 {
+				t.Errorf("parked %s: reason %q, attempts %d; want %q, 1", pm.Message.ID, pm.Reason, pm.Attempts, want)
+			}
+		}
+		slices.Sort(ids)
+		if diff := cmp.Diff([]string{"a-1", "b-2", "c-3"}, ids); diff != "" {
+			t.Errorf("parked (-want +got):\n%s", diff)
+		}
+		if n := f.b.Pending("orders", "billing"); n != 0 {
+			t.Errorf("%d left unacknowledged", n)
+		}
+	})
+}
+
+// TestRouterAtLeastOnceAcrossRestarts stops and restarts the consumer
+// while messages of many keys are being handled, with failures injected:
+// every message is handled at least once, and each key's messages are
+// first handled in the order published.
+func TestRouterAtLeastOnceAcrossRestarts(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFixture(t)
+		const keys, perKey = 10, 30
+		var mu sync.Mutex
+		tries := map[string]int{}
+		first := map[string][]int{} // key → seqs in order of first success
+		succeeded := map[string]bool{}
+		var successes int
+		progress := make(chan struct{}, keys*perKey*4)
+		handler := func(ctx context.Context, m *pubsub.Message) error {
+			time.Sleep(time.Millisecond) // fake time: handlers overlap with the stops
+			mu.Lock()
+			defer mu.Unlock()
+			tries[m.ID]++
+			if tries[m.ID]%4 == 1 && len(m.ID)%3 == 0 {
+				return errors.New("injected failure")
+			}
+			if !succeeded[m.ID] {
+				succeeded[m.ID] = true
+				var seq int
+				fmt.Sscanf(m.ID[strings.LastIndex(m.ID, "-")+1:], "%d", &seq)
+				first[m.Key] = append(first[m.Key], seq)
+			}
+			successes++
+			progress <- struct{}{}
+			return nil
+		}
+		var msgs []*pubsub.Message
+		for i := range perKey {
+			for k := range keys {
+				msgs = append(msgs, event("t", fmt.Sprint("key", k), i))
+			}
+		}
+		f.publish(msgs...)
+		for round := 0; ; round++ {
+			r := f.router(pubsub.RouterOptions{Concurrency: 4, MaxAttempts: 100, MaxInFlight: 40})
+			r.Handle("t", handler)
+			stop := run(t, r)
+			for range 70 {
+				<-progress
+				mu.Lock()
+				all := len(succeeded) == keys*perKey
+				mu.Unlock()
+				if all {
+					break
+				}
+			}
+			stop()
+			mu.Lock()
+			all := len(succeeded) == keys*perKey
+			mu.Unlock()
+			if all {
+				break
+			}
+			if round > 20 {
+				t.Fatalf("only %d of %d messages handled after %d rounds", len(succeeded), keys*perKey, round)
+			}
+		}
+		want := make([]int, perKey)
+		for i := range want {
+			want[i] = i
+		}
+		for k := range keys {
+			if diff := cmp.Diff(want, first[fmt.Sprint("key", k)]); diff != "" {
+				t.Errorf("key%d first handled out of order (-want +got):\n%s", k, diff)
+			}
+		}
+		if n := f.b.Pending("orders", "billing"); n != 0 {
+			t.Errorf("%d messages unacknowledged at the end", n)
 		}
 	})
 }

@@ -18,6 +18,7 @@ type delivery struct {
 	m       *Message // nil when invalid
 	invalid error    // why fromDriver refused it
 	kq      *keyQueue
+	seq     uint64 // receive order within the Run
 	// Failures so far; guarded by being handled by one worker at a time.
 	attempts            int
 	firstFail, lastFail time.Time
@@ -63,7 +64,7 @@ type runner struct {
 	o       RouterOptions
 	routes  map[string]*route
 	def     Handler
-	backoff Backoff
+	backoff backoff
 	work    chan workItem     // capacity MaxInFlight: sends never block
 	acks    chan driver.AckID // to the acker
 	slots   chan struct{}     // one token per message that may be in flight
@@ -74,6 +75,7 @@ type runner struct {
 		collecting map[*route]*batch
 		timers     map[*time.Timer]bool
 		unsettled  map[*delivery]bool
+		received   uint64 // deliveries so far, to number them
 		stopping   bool
 	}
 }
@@ -81,7 +83,7 @@ type runner struct {
 func newRun(r *Router, routes map[string]*route, def Handler) *runner {
 	o := r.opts
 	rn := &runner{r: r, o: o, routes: routes, def: def,
-		backoff: Backoff{Min: o.MinBackoff, Max: o.MaxBackoff},
+		backoff: backoff{Min: o.MinBackoff, Max: o.MaxBackoff},
 		work:    make(chan workItem, o.MaxInFlight),
 		acks:    make(chan driver.AckID, o.AckBatch),
 		slots:   make(chan struct{}, o.MaxInFlight),
@@ -205,6 +207,8 @@ func (rn *runner) dispatch(dm *driver.Message) {
 	}
 	rn.mu.Lock()
 	defer rn.mu.Unlock()
+	rn.mu.received++
+	d.seq = rn.mu.received
 	rn.mu.unsettled[d] = true
 	kq := rn.mu.keys[key]
 	if kq != nil {

@@ -1,11 +1,13 @@
 package pubsub
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -47,6 +49,9 @@ func (rn *runner) tryPark(ctx context.Context, ds []*delivery) (done bool, delay
 		}
 		err = rn.o.Park.Send(ctx, msgs)
 	}
+	if err != nil && ctx.Err() != nil {
+		return false, -1 // Run is ending: given back, not a park failure
+	}
 	for _, d := range ds {
 		info := ParkInfo{Message: d.m, Raw: d.dm, Reason: d.park, Attempts: d.attempts, Err: err}
 		if err == nil {
@@ -65,11 +70,8 @@ func (rn *runner) tryPark(ctx context.Context, ds []*delivery) (done bool, delay
 			slog.String("source", d.dm.Attributes["source"]), slog.String("type", d.dm.Attributes["type"]),
 			slog.String("reason", d.park), slog.Int("attempts", d.attempts), slog.Any("err", err))...)
 	}
-	switch {
-	case err == nil:
+	if err == nil {
 		return true, 0
-	case ctx.Err() != nil:
-		return false, -1
 	}
 	return false, rn.backoff.Delay(ds[0].parkTries)
 }
@@ -201,12 +203,14 @@ func (rn *runner) settle(parent context.Context, ids []driver.AckID, nack bool) 
 		rn.logAttrs(slog.Int("messages", len(ids)), slog.Any("err", err))...)
 }
 
-// nackUnsettled gives back every message received and not settled.
+// nackUnsettled gives back every message received and not settled, in
+// receive order.
 func (rn *runner) nackUnsettled(parent context.Context) {
 	rn.mu.Lock()
-	ids := make([]driver.AckID, 0, len(rn.mu.unsettled))
-	for d := range rn.mu.unsettled {
-		ids = append(ids, d.dm.AckID)
+	ds := slices.SortedFunc(maps.Keys(rn.mu.unsettled), func(a, b *delivery) int { return cmp.Compare(a.seq, b.seq) })
+	ids := make([]driver.AckID, len(ds))
+	for i, d := range ds {
+		ids[i] = d.dm.AckID
 	}
 	clear(rn.mu.unsettled)
 	clear(rn.mu.keys)

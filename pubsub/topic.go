@@ -37,6 +37,8 @@ type PublishError struct {
 	Err error
 }
 
+// Error says how many messages failed after how many attempts, whether
+// retrying may help, and why.
 func (e *PublishError) Error() string {
 	what := "failed"
 	if e.Retryable {
@@ -182,6 +184,9 @@ func (t *Topic) publish(ctx context.Context, msgs []*Message) error {
 	if err != nil {
 		return err
 	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("pubsub: publish of %d messages: nothing sent: %w", len(msgs), err)
+	}
 	req := &publishReq{ctx: ctx, msgs: dms, done: make(chan error, 1)}
 	t.mu.Lock()
 	if t.mu.closed {
@@ -307,7 +312,7 @@ func (t *Topic) sendGroup(group []*publishReq) error {
 
 // sendChunk sends one batch, retrying retryable errors.
 func (t *Topic) sendChunk(ctx context.Context, group []*publishReq, chunk []*driver.Message) error {
-	backoff := Backoff{Min: t.opts.MinBackoff, Max: t.opts.MaxBackoff}
+	bo := backoff{Min: t.opts.MinBackoff, Max: t.opts.MaxBackoff}
 	for attempt := 1; ; attempt++ {
 		start := time.Now()
 		err := t.d.Send(ctx, chunk)
@@ -327,7 +332,7 @@ func (t *Topic) sendChunk(ctx context.Context, group []*publishReq, chunk []*dri
 			return &PublishError{Messages: len(chunk), Attempts: attempt, Retryable: retryable, Err: err}
 		}
 		t.setLastErr(group, err)
-		info.RetryIn = backoff.Delay(attempt)
+		info.RetryIn = bo.Delay(attempt)
 		t.onSend(info)
 		t.opts.Logger.LogAttrs(ctx, slog.LevelInfo, "pubsub: publish retrying",
 			slog.Int("messages", len(chunk)), slog.Int("attempt", attempt), slog.Duration("backoff", info.RetryIn), slog.Any("err", err))

@@ -76,3 +76,18 @@ func messageAttributes(destination string, msg *pubsub.Message) []attribute.KeyV
 		attribute.String("cloudevents.event_type", msg.Type),
 	}
 }
+
+// MessageInjector returns a pubsub.TopicOptions.Inject func for the named
+// destination: each published message gets a producer span and carries
+// its context (see InjectMessage).
+func (t *Telemetry) MessageInjector(destination string) func(context.Context, *pubsub.Message) {
+	return func(ctx context.Context, m *pubsub.Message) { t.InjectMessage(ctx, destination, m) }
+}
+
+// TraceHandler wraps a pubsub handler: each message is handled in a
+// consumer span of the producer's trace (see ConsumeMessage).
+func (t *Telemetry) TraceHandler(consumer string, h pubsub.Handler) pubsub.Handler {
+	return func(ctx context.Context, m *pubsub.Message) error {
+		return t.ConsumeMessage(ctx, consumer, m, func(ctx context.Context) error { return h(ctx, m) })
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/types/known/emptypb"
 
 	"github.com/fjord-data/fjord/pubsub"
+	"github.com/fjord-data/fjord/pubsub/mempubsub"
 	"github.com/fjord-data/fjord/telemetry"
 )
 
@@ -39,13 +40,18 @@ func setup(t *testing.T, opts *telemetry.TracingOptions) *telemetry.Telemetry {
 func TestTraceAcrossHTTPAndMessage(t *testing.T) {
 	tel := setup(t, &telemetry.TracingOptions{Service: "shop", TrustRemote: true})
 	client := &http.Client{Transport: tel.Transport(nil)}
-	queue := make(chan *pubsub.Message, 1)
+	broker := mempubsub.New(nil)
+	broker.CreateSubscription("orders", "billing")
+	topic := pubsub.NewTopic(broker.Topic("orders"), &pubsub.TopicOptions{Inject: tel.MessageInjector("orders")})
+	defer topic.Close()
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /orders", func(w http.ResponseWriter, r *http.Request) {
 		msg := &pubsub.Message{ID: "1", Source: "/shop/orders", Type: "shop.order.placed", Data: []byte(`{}`)}
-		tel.InjectMessage(r.Context(), "orders", msg)
-		queue <- msg
+		if err := topic.Publish(r.Context(), msg); err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
 		w.WriteHeader(http.StatusAccepted)
 	})
 	mux.HandleFunc("POST /orders/{id}/ack", func(w http.ResponseWriter, r *http.Request) {
@@ -55,12 +61,16 @@ func TestTraceAcrossHTTPAndMessage(t *testing.T) {
 	defer srv.Close()
 
 	consumed := make(chan error, 1)
-	go func() {
-		msg := <-queue
-		consumed <- tel.ConsumeMessage(context.Background(), "billing", msg, func(ctx context.Context) error {
-			return post(ctx, client, srv.URL+"/orders/1/ack")
-		})
-	}()
+	router := pubsub.NewRouter(broker.Subscription("orders", "billing"), &pubsub.RouterOptions{Consumer: "billing", Topic: "orders"})
+	router.Handle("shop.order.placed", tel.TraceHandler("billing", func(ctx context.Context, m *pubsub.Message) error {
+		err := post(ctx, client, srv.URL+"/orders/1/ack")
+		consumed <- err
+		return err
+	}))
+	runCtx, stop := context.WithCancel(context.Background())
+	stopped := make(chan error, 1)
+	go func() { stopped <- router.Run(runCtx) }()
+	defer stop()
 
 	ctx, root := tel.Tracer("test").Start(context.Background(), "checkout")
 	if err := post(ctx, client, srv.URL+"/orders"); err != nil {
@@ -70,6 +80,10 @@ func TestTraceAcrossHTTPAndMessage(t *testing.T) {
 		t.Fatal(err)
 	}
 	root.End()
+	stop() // Run returns after the handler, so after its span ended
+	if err := <-stopped; !errors.Is(err, context.Canceled) {
+		t.Errorf("router.Run = %v", err)
+	}
 	srv.Close() // every server span has ended once Close returns
 
 	traces := tel.Viewer.Traces()

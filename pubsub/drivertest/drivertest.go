@@ -94,57 +94,31 @@ func (h Harness) withDefaults() Harness {
 	return h
 }
 
-// Run runs the whole suite against the broker h connects to.
+// Run runs the whole suite against the broker h connects to, one subtest
+// per behaviour, grouped by concern.
 func Run(t *testing.T, h Harness) {
 	if h.NewDestination == nil {
 		t.Fatal("drivertest: Harness.NewDestination is nil")
 	}
 	s := &suite{h: h.withDefaults()}
-	for _, g := range s.groups() {
-		t.Run(g.name, func(t *testing.T) {
-			for _, tc := range g.tests {
-				t.Run(tc.name, tc.fn)
-			}
-		})
-	}
-}
-
-type namedTest struct {
-	name string
-	fn   func(t *testing.T)
-}
-
-type group struct {
-	name  string
-	tests []namedTest
-}
-
-// groups lists every test of the suite, grouped by concern.
-func (s *suite) groups() []group {
-	return []group{
-		{"Send", []namedTest{
-			{"RoundTrip", s.testRoundTrip},
-			{"Batches", s.testBatches},
-			{"ConcurrentSenders", s.testConcurrentSenders},
-			{"AfterClose", s.testSendAfterClose},
-		}},
-		{"Receive", []namedTest{
-			{"BlocksUntilCancel", s.testReceiveBlocks},
-			{"WakesOnSend", s.testReceiveWakes},
-			{"Max", s.testReceiveMax},
-			{"AfterClose", s.testReceiveAfterClose},
-			{"FanOut", s.testFanOut},
-		}},
-		{"Ack", []namedTest{
-			{"NeverRedelivered", s.testAckNeverRedelivered},
-			{"RedeliveredAfterClose", s.testRedeliveredAfterClose},
-			{"RedeliveredAfterNack", s.testRedeliveredAfterNack},
-		}},
-		{"Order", []namedTest{
-			{"KeysInterleaved", s.testOrderedKeys},
-		}},
-		{"Dedup", []namedTest{
-			{"SourceAndID", s.testDedup},
-		}},
-	}
+	t.Run("Send", func(t *testing.T) {
+		t.Run("RoundTrip", s.testRoundTrip)
+		t.Run("Batches", s.testBatches)
+		t.Run("ConcurrentSenders", s.testConcurrentSenders)
+		t.Run("AfterClose", s.testSendAfterClose)
+	})
+	t.Run("Receive", func(t *testing.T) {
+		t.Run("BlocksUntilCancel", s.testReceiveBlocks)
+		t.Run("WakesOnSend", s.testReceiveWakes)
+		t.Run("Max", s.testReceiveMax)
+		t.Run("AfterClose", s.testReceiveAfterClose)
+		t.Run("FanOut", s.testFanOut)
+	})
+	t.Run("Ack", func(t *testing.T) {
+		t.Run("NeverRedelivered", s.testAckNeverRedelivered)
+		t.Run("RedeliveredAfterClose", s.testRedeliveredAfterClose)
+		t.Run("RedeliveredAfterNack", s.testRedeliveredAfterNack)
+	})
+	t.Run("Order/KeysInterleaved", s.testOrderedKeys)
+	t.Run("Dedup/SourceAndID", s.testDedup)
 }
