@@ -290,8 +290,14 @@ func TestBrokerDown(t *testing.T) {
 	if err := sub.Ack(t.Context(), ackIDs(receive(t, sub, 4))); err != nil {
 		t.Fatal(err)
 	}
+	if err := errors.Join(topic.Ping(t.Context()), sub.Ping(t.Context())); err != nil {
+		t.Errorf("Ping with the server up: %v", err)
+	}
 	if err := srv.Close(); err != nil {
 		t.Fatal(err)
+	}
+	if err := topic.Ping(t.Context()); !errors.Is(err, natspubsub.ErrNotConnected) {
+		t.Errorf("Ping with the server down: %v, want ErrNotConnected", err)
 	}
 
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
