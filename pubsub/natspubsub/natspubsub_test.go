@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -293,9 +294,13 @@ func TestBrokerDown(t *testing.T) {
 	if err := errors.Join(topic.Ping(t.Context()), sub.Ping(t.Context())); err != nil {
 		t.Errorf("Ping with the server up: %v", err)
 	}
+	disconnected := make(chan struct{})
+	var once sync.Once
+	nc.SetDisconnectErrHandler(func(*nats.Conn, error) { once.Do(func() { close(disconnected) }) })
 	if err := srv.Close(); err != nil {
 		t.Fatal(err)
 	}
+	<-disconnected // the client has noticed
 	if err := topic.Ping(t.Context()); !errors.Is(err, natspubsub.ErrNotConnected) {
 		t.Errorf("Ping with the server down: %v, want ErrNotConnected", err)
 	}
