@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -324,32 +323,21 @@ func (s *Subscription) settle(ctx context.Context, ids []driver.AckID, body []by
 	return nil
 }
 
-// request publishes body to every subject with a reply subject of its
-// own under one inbox, and waits for every reply.
+// request sends body to every subject and waits for the server to
+// confirm each one.
 func (s *Subscription) request(ctx context.Context, subjects []string, body []byte) error {
 	ctx, cancel := context.WithTimeout(ctx, s.requestTimeout)
 	defer cancel()
-	inbox := s.nc.NewInbox()
-	replies := make(chan *nats.Msg, len(subjects))
-	sub, err := s.nc.ChanSubscribe(inbox+".*", replies)
-	if err != nil {
+	msgs := make([]*nats.Msg, len(subjects))
+	for i, subj := range subjects {
+		msgs[i] = &nats.Msg{Subject: subj, Data: body}
+	}
+	gone := false
+	if _, err := pipeline(ctx, s.nc, msgs, func(_ int, r *nats.Msg) { gone = gone || noResponders(r) }); err != nil {
 		return err
 	}
-	defer sub.Unsubscribe()
-	for i, subj := range subjects {
-		if err := s.nc.PublishMsg(&nats.Msg{Subject: subj, Reply: inbox + "." + strconv.Itoa(i), Data: body}); err != nil {
-			return err
-		}
-	}
-	for range subjects {
-		select {
-		case r := <-replies:
-			if r.Header.Get("Status") == "503" {
-				return nats.ErrNoResponders // the consumer is gone
-			}
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+	if gone {
+		return nats.ErrNoResponders // the consumer is gone
 	}
 	return nil
 }
