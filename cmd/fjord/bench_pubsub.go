@@ -35,14 +35,15 @@ func newBenchPubSubCmd(a *app) *cobra.Command {
 		Long: `Run messaging scenarios over NATS JetStream, each on a fresh stream
 (file storage, one replica) with one durable consumer, deleted afterwards,
 and print one result per scenario (--json: one JSON object per line).
+Messages go through pubsub.Topic and are handled by a pubsub.Router.
 
-  publish   Sends of one message each from --publishers goroutines,
-            each awaiting JetStream's ack: throughput and Send latency
-  e2e-rate  one publisher at --rate messages/s and one receiver that acks
-            every batch: latency from each message's scheduled send time
-            to its receipt
-  e2e-max   --publishers at full speed and one receiver: throughput and
-            latency from the start of each Send to its receipt
+  publish   Publish calls of one message each from --publishers
+            goroutines, each awaiting JetStream's ack: throughput and
+            Publish latency
+  e2e-rate  one publisher at --rate messages/s and a Router: latency from
+            each message's scheduled send time to its handler
+  e2e-max   --publishers at full speed and a Router: throughput and
+            latency from the start of each Publish to its handler
 
 By default the broker is an embedded NATS server with its store in a new
 temporary directory (under --dir), removed afterwards; --nats URL uses an
