@@ -202,12 +202,16 @@ func (s *Subscription) Receive(ctx context.Context, max int) ([]*driver.Message,
 			return nil, s.receiveErr(ctx, err)
 		}
 		msgs, err := s.collect(batch)
-		if len(msgs) > 0 || err != nil {
-			return msgs, s.receiveErr(ctx, err)
+		if len(msgs) == 0 && err == nil {
+			msgs, err = s.poll(ctx)
 		}
-		msgs, err = s.poll(ctx)
-		if len(msgs) > 0 || err != nil {
-			return msgs, s.receiveErr(ctx, err)
+		if len(msgs) > 0 {
+			// Messages taken are the caller's, whatever ended the pull:
+			// returned with an error they would be held until Close.
+			return msgs, nil
+		}
+		if err != nil {
+			return nil, s.receiveErr(ctx, err)
 		}
 	}
 }
