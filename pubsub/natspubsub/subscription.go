@@ -351,9 +351,11 @@ func (s *Subscription) request(ctx context.Context, subjects []string, body []by
 func (s *Subscription) IsRetryable(err error) bool { return retryable(err) }
 
 // Close ends Receives in progress (they return ErrClosed) and gives the
-// messages received and not acknowledged back for redelivery, without
-// waiting for the server to confirm. The durable consumer stays, and the
-// connection stays open. Close returns nil after the first time too.
+// messages received and not acknowledged back for redelivery, waiting at
+// most RequestTimeout for the server to have them. When the connection is
+// down it gives nothing back: the server redelivers them after AckWait.
+// The durable consumer stays, and the connection stays open. Close
+// returns nil after the first time too.
 func (s *Subscription) Close() error {
 	s.mu.Lock()
 	if s.mu.closed {
@@ -366,16 +368,17 @@ func (s *Subscription) Close() error {
 	s.mu.outstanding = nil
 	s.mu.Unlock()
 	<-s.progressDone
+	if len(outstanding) == 0 || checkConnected(s.nc) != nil {
+		return nil
+	}
 	var errs []error
 	for _, subj := range slices.SortedFunc(maps.Keys(outstanding), func(a, b string) int {
 		return cmp.Compare(outstanding[a], outstanding[b])
 	}) {
 		errs = append(errs, s.nc.Publish(subj, []byte("-NAK")))
 	}
-	if len(outstanding) > 0 {
-		errs = append(errs, s.nc.Flush())
-	}
-	if err := errors.Join(errs...); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+	errs = append(errs, s.nc.FlushTimeout(s.requestTimeout))
+	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("natspubsub: closing %q: giving back unacknowledged messages: %w", s.name, err)
 	}
 	return nil
