@@ -17,7 +17,10 @@ import (
 	"github.com/fjord-data/fjord/pubsub/driver"
 )
 
-var _ driver.Subscription = (*Subscription)(nil)
+var (
+	_ driver.Subscription = (*Subscription)(nil)
+	_ driver.Pinger       = (*Subscription)(nil)
+)
 
 // SubscriptionOptions configure a Subscription. The zero value (or nil)
 // binds to the stream that captures the subject, with the defaults below.

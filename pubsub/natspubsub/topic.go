@@ -12,7 +12,10 @@ import (
 	"github.com/fjord-data/fjord/pubsub/driver"
 )
 
-var _ driver.Topic = (*Topic)(nil)
+var (
+	_ driver.Topic  = (*Topic)(nil)
+	_ driver.Pinger = (*Topic)(nil)
+)
 
 // TopicOptions configure a Topic. The zero value (or nil) binds to the
 // stream that already captures the subject.
