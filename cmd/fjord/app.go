@@ -83,7 +83,7 @@ func newRootCmd(a *app) *cobra.Command {
 		return &usageError{cmd: cmd.CommandPath(), err: err}
 	})
 	root.AddCommand(newAppendCmd(a), newReadCmd(a), newTailCmd(a), newStreamsCmd(a), newVersionCmd(a), newBenchCmd(a),
-		newServeCmd(a), newPgstoreCmd(a), newRefdataCmd(a))
+		newServeCmd(a), newPgstoreCmd(a), newRefdataCmd(a), newKafkaCmd(a))
 	return root
 }
 
