@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -290,8 +291,18 @@ func TestBrokerDown(t *testing.T) {
 	if err := sub.Ack(t.Context(), ackIDs(receive(t, sub, 4))); err != nil {
 		t.Fatal(err)
 	}
+	if err := errors.Join(topic.Ping(t.Context()), sub.Ping(t.Context())); err != nil {
+		t.Errorf("Ping with the server up: %v", err)
+	}
+	disconnected := make(chan struct{})
+	var once sync.Once
+	nc.SetDisconnectErrHandler(func(*nats.Conn, error) { once.Do(func() { close(disconnected) }) })
 	if err := srv.Close(); err != nil {
 		t.Fatal(err)
+	}
+	<-disconnected // the client has noticed
+	if err := topic.Ping(t.Context()); !errors.Is(err, natspubsub.ErrNotConnected) {
+		t.Errorf("Ping with the server down: %v, want ErrNotConnected", err)
 	}
 
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
@@ -326,4 +337,42 @@ func TestBrokerDown(t *testing.T) {
 	if err != nil || s.CachedInfo().State.Msgs != 10 {
 		t.Errorf("after restart the stream holds %v messages (%v); want the 10 sent before, not the one sent while down", s, err)
 	}
+}
+
+// TestHeldMessagesStay: a message received and not acknowledged is not
+// delivered again while its subscription is open, however long past
+// AckWait (the subscription reports it in progress every AckWait/3); after
+// Close it is. AckWait leaves the progress reports ample slack on a busy
+// machine.
+func TestHeldMessagesStay(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, nc *nats.Conn) {
+		topic, _, _ := open(t, nc)
+		const ackWait = 600 * time.Millisecond
+		opts := &natspubsub.SubscriptionOptions{AckWait: ackWait}
+		sub, err := natspubsub.OpenSubscription(t.Context(), nc, topic.Subject(), "slow", opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := topic.Send(t.Context(), []*driver.Message{message("/shop", "1", "k")}); err != nil {
+			t.Fatal(err)
+		}
+		receive(t, sub, 1)
+		ctx, cancel := context.WithTimeout(t.Context(), 3*ackWait)
+		defer cancel()
+		if msgs, err := sub.Receive(ctx, 1); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("while held past AckWait: Receive = %d messages, %v; want none", len(msgs), err)
+		}
+		sub.Close()
+		next, err := natspubsub.OpenSubscription(t.Context(), nc, topic.Subject(), "slow", opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer next.Close()
+		m := receive(t, next, 1)[0]
+		// nats-server 2.9 may count a message reported in progress as
+		// delivered once; the embedded server is current.
+		if m.Attributes["id"] != "1" || t.Name() == "TestHeldMessagesStay/embedded" && m.Deliveries != 2 {
+			t.Errorf("after Close: id %q, Deliveries %d; want id 1 delivered again (Deliveries 2)", m.Attributes["id"], m.Deliveries)
+		}
+	})
 }
