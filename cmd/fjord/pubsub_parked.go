@@ -152,7 +152,7 @@ not drop it as a repeat.`,
 			ctx := cmd.Context()
 			return a.withParked(ctx, pf, f, func(s *parkedSet) error {
 				pms, err := s.pick(args, all)
-				if err != nil {
+				if err != nil || a.noneParked(s, pms) {
 					return err
 				}
 				return a.requeue(ctx, s, pms)
@@ -179,7 +179,7 @@ confirmation on standard input unless --yes is given.`,
 			ctx := cmd.Context()
 			return a.withParked(ctx, pf, f, func(s *parkedSet) error {
 				pms, err := s.pick(args, all)
-				if err != nil || len(pms) == 0 {
+				if err != nil || a.noneParked(s, pms) {
 					return err
 				}
 				if !yes && !a.confirm(fmt.Sprintf("Discard %d parked %s from %s for good (%s)?", len(pms), plural(len(pms), "message"), s.dest, idList(pms))) {
@@ -198,6 +198,15 @@ confirmation on standard input unless --yes is given.`,
 	cmd.Flags().BoolVar(&all, "all", false, "every parked message (of --consumer and --source, when given)")
 	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation")
 	return cmd
+}
+
+// noneParked says so on stderr when pms is empty (--all found nothing).
+func (a *app) noneParked(s *parkedSet, pms []*pubsub.ParkedMessage) bool {
+	if len(pms) > 0 {
+		return false
+	}
+	fmt.Fprintf(a.stderr, "fjord: no parked messages in %s%s\n", s.dest, s.filtersNote())
+	return true
 }
 
 func idsOrAll(cmd *cobra.Command, args []string, all bool) error {
@@ -384,8 +393,7 @@ func (a *app) printParkedList(s *parkedSet, asJSON bool) error {
 		}
 		return w.Flush()
 	}
-	if len(s.msgs) == 0 {
-		fmt.Fprintf(a.stderr, "fjord: no parked messages in %s%s\n", s.dest, s.filtersNote())
+	if a.noneParked(s, s.msgs) {
 		return nil
 	}
 	fmt.Fprintf(w, parkedRow, "ID", "SOURCE", "TYPE", "CONSUMER", "ATTEMPTS", "FIRST FAILURE", "LAST FAILURE", "REASON")

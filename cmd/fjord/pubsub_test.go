@@ -464,6 +464,12 @@ func testParkedAll(t *testing.T, f *brokerFixture) {
 	if got := f.listParked(); len(got) != 0 {
 		t.Errorf("parked after requeue --all: %+v", got)
 	}
+	for _, cmd := range []string{"requeue", "discard"} {
+		out, stderr, err := f.run("", "parked", cmd, "--topic", f.topic, "--wait", "100ms", "--all")
+		if err != nil || out != "" || !strings.Contains(stderr, "no parked messages in "+f.park) {
+			t.Errorf("%s --all with nothing parked: %v, stdout %q, stderr %q", cmd, err, out, stderr)
+		}
+	}
 }
 
 // lineWriter collects output and signals each time it holds a line more.
