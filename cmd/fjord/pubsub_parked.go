@@ -298,7 +298,11 @@ func (s *parkedSet) pick(ids []string, all bool) ([]*pubsub.ParkedMessage, error
 			return nil, fmt.Errorf("id %q names parked messages of %d sources (%s): give --source", id, len(sources),
 				strings.Join(slices.Sorted(maps.Keys(sources)), ", "))
 		}
-		out = append(out, found...)
+		for _, pm := range found {
+			if !slices.Contains(out, pm) { // an id given twice
+				out = append(out, pm)
+			}
+		}
 	}
 	return out, nil
 }

@@ -444,7 +444,7 @@ func testParkedAll(t *testing.T, f *brokerFixture) {
 		f.publish(id, "order/"+id, `{}`)
 		<-b.parked
 	}
-	out := f.mustRun("", "parked", "discard", "--topic", f.topic, "--wait", "100ms", "--yes", "a")
+	out := f.mustRun("", "parked", "discard", "--topic", f.topic, "--wait", "100ms", "--yes", "a", "a")
 	if out != "discarded a\n" {
 		t.Errorf("discard printed %q", out)
 	}
