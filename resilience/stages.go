@@ -1,0 +1,234 @@
+package resilience
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+)
+
+// The steps of a call. Each runs stage i and calls p.run for stage i+1;
+// none allocates on the happy path.
+
+func (p *Pipeline[T]) runRetry(ctx context.Context, i int, now int64, fn func(context.Context) (T, error), efn func(context.Context) error) (T, error) {
+	s := &p.stages[i]
+	r := &s.retry
+	if r.Budget != nil {
+		r.Budget.deposit(now + s.off)
+	}
+	for attempt := 1; ; attempt++ {
+		v, err := p.run(ctx, i+1, now, fn, efn)
+		if err == nil {
+			return v, nil
+		}
+		if reason := p.noRetry(ctx, r, attempt, err); reason != "" {
+			p.giveUp(attempt, reason, err)
+			return v, err
+		}
+		delay, reason := r.backoff(attempt, err)
+		if reason == "" {
+			if dl, ok := ctx.Deadline(); ok && time.Until(dl) <= delay {
+				reason = "the deadline would pass before the next attempt"
+			}
+		}
+		if reason != "" {
+			p.giveUp(attempt, reason, err)
+			return v, err
+		}
+		if r.Budget != nil && !r.Budget.withdraw(p.clk.now()+s.off) {
+			berr := &BudgetError{Dependency: p.name, Attempts: attempt, Last: err}
+			p.reject("budget", berr)
+			p.log.Warn("retry budget exhausted", "dependency", p.name, "attempts", attempt, "err", err)
+			return v, berr
+		}
+		if f := p.hooks.OnRetry; f != nil {
+			f(RetryEvent{Dependency: p.name, Attempt: attempt, Delay: delay, Err: err})
+		}
+		p.log.Debug("retrying", "dependency", p.name, "attempt", attempt, "delay", delay, "err", err)
+		if werr := sleep(ctx, delay); werr != nil {
+			return v, werr
+		}
+		now = p.clk.now()
+	}
+}
+
+// noRetry returns why err must not be retried, or "".
+func (p *Pipeline[T]) noRetry(ctx context.Context, r *Retry, attempt int, err error) string {
+	switch {
+	case attempt >= r.MaxAttempts:
+		return "attempts exhausted"
+	case ctx.Err() != nil:
+		return "the caller's context ended"
+	case isRejection(err):
+		return "rejected by a policy"
+	case p.isNeutral(err):
+		return "neutral error"
+	case IsPermanent(err):
+		return "permanent error"
+	case r.If != nil && !r.If(err):
+		return "not retryable"
+	}
+	return ""
+}
+
+func (p *Pipeline[T]) giveUp(attempt int, reason string, err error) {
+	if f := p.hooks.OnGiveUp; f != nil {
+		f(RetryEvent{Dependency: p.name, Attempt: attempt, Reason: reason, Err: err})
+	}
+}
+
+func (p *Pipeline[T]) runTimeout(ctx context.Context, i int, now int64, fn func(context.Context) (T, error), efn func(context.Context) error) (T, error) {
+	s := &p.stages[i]
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) <= s.timeout {
+		return p.run(ctx, i+1, now, fn, efn) // the caller's deadline comes first
+	}
+	tctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	v, err := p.run(tctx, i+1, now, fn, efn)
+	if err != nil && ctx.Err() == nil && errors.Is(tctx.Err(), context.DeadlineExceeded) {
+		terr := &TimeoutError{Dependency: p.name, Scope: s.scope, Timeout: s.timeout}
+		if f := p.hooks.OnTimeout; f != nil {
+			f(*terr)
+		}
+		return v, terr
+	}
+	return v, err
+}
+
+// outcomeOf classifies a call's result for breakers and limiters: the
+// caller's cancellation, declared business errors and rejections are
+// neutral.
+func (p *Pipeline[T]) outcomeOf(ctx context.Context, err error) outcome {
+	switch {
+	case err == nil:
+		return outcomeSuccess
+	case ctx.Err() != nil || p.isNeutral(err) || isRejection(err):
+		return outcomeNeutral
+	}
+	return outcomeFailure
+}
+
+func (p *Pipeline[T]) runBreaker(ctx context.Context, i int, now int64, b *Breaker, fn func(context.Context) (T, error), efn func(context.Context) error) (T, error) {
+	off := p.stages[i].off
+	tok, err := b.acquire(now + off)
+	if err != nil {
+		p.reject("breaker", err)
+		var zero T
+		return zero, err
+	}
+	v, err := p.run(ctx, i+1, now, fn, efn)
+	end := now
+	if b.needsEnd() {
+		end = p.clk.now()
+	}
+	b.record(tok, p.outcomeOf(ctx, err), now+off, end+off)
+	return v, err
+}
+
+func (p *Pipeline[T]) runBulkhead(ctx context.Context, i int, now int64, fn func(context.Context) (T, error), efn func(context.Context) error) (T, error) {
+	b := p.stages[i].bulkhead
+	waited, err := b.acquire(ctx)
+	if err != nil {
+		if isRejection(err) {
+			p.reject("bulkhead", err)
+		}
+		var zero T
+		return zero, err
+	}
+	defer b.release()
+	if waited {
+		now = p.clk.now()
+	}
+	return p.run(ctx, i+1, now, fn, efn)
+}
+
+func (p *Pipeline[T]) runRateLimit(ctx context.Context, i int, now int64, fn func(context.Context) (T, error), efn func(context.Context) error) (T, error) {
+	s := &p.stages[i]
+	wait, err := s.limiter.take(now + s.off)
+	if err == nil && wait > 0 {
+		if err = sleep(ctx, wait); err == nil {
+			now = p.clk.now()
+		}
+	}
+	if err != nil {
+		if isRejection(err) {
+			p.reject("ratelimit", err)
+		}
+		var zero T
+		return zero, err
+	}
+	return p.run(ctx, i+1, now, fn, efn)
+}
+
+func (p *Pipeline[T]) runAdaptive(ctx context.Context, i int, now int64, fn func(context.Context) (T, error), efn func(context.Context) error) (T, error) {
+	a := p.stages[i].adaptive
+	inflight, err := a.acquire()
+	if err != nil {
+		p.reject("adaptive", err)
+		var zero T
+		return zero, err
+	}
+	v, err := p.run(ctx, i+1, now, fn, efn)
+	rtt := time.Duration(p.clk.now() - now)
+	oc := p.outcomeOf(ctx, err)
+	congested := oc == outcomeFailure && errors.Is(err, context.DeadlineExceeded)
+	a.release(inflight, rtt, oc == outcomeSuccess, congested)
+	return v, err
+}
+
+type result[T any] struct {
+	v   T
+	err error
+}
+
+// runHedge runs stage i+1 onwards in goroutines, starting another attempt
+// whenever Delay passes without an answer; it returns the first definite
+// answer, then cancels the other attempts and waits for them.
+func (p *Pipeline[T]) runHedge(ctx context.Context, i int, fn func(context.Context) (T, error), efn func(context.Context) error) (T, error) {
+	h := &p.stages[i].hedge
+	hctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	results := make(chan result[T], h.MaxHedges+1)
+	start := func() {
+		wg.Go(func() {
+			v, err := p.run(hctx, i+1, p.clk.now(), fn, efn)
+			results <- result[T]{v, err}
+		})
+	}
+	start()
+	timer := time.NewTimer(h.Delay)
+	defer timer.Stop()
+	started, pending := 1, 1
+	var last result[T]
+	for {
+		select {
+		case r := <-results:
+			pending--
+			if r.err == nil || !p.retryableInHedge(ctx, r.err) || (pending == 0 && started > h.MaxHedges) {
+				return r.v, r.err
+			}
+			last = r
+			if pending == 0 {
+				return last.v, last.err // the retry policy decides what comes next
+			}
+		case <-timer.C:
+			if started <= h.MaxHedges {
+				started++
+				pending++
+				if f := p.hooks.OnHedge; f != nil {
+					f(HedgeEvent{Dependency: p.name, Attempt: started})
+				}
+				start()
+				timer.Reset(h.Delay)
+			}
+		}
+	}
+}
+
+// retryableInHedge reports whether an attempt's error should wait for the
+// other attempts rather than be returned at once.
+func (p *Pipeline[T]) retryableInHedge(ctx context.Context, err error) bool {
+	return ctx.Err() == nil && !p.isNeutral(err) && !IsPermanent(err)
+}
