@@ -54,6 +54,10 @@ type Pipeline[T any] struct {
 	log      *slog.Logger
 	clk      clock
 	desc     string
+	// keep, when set, takes over the cancellation of a successful
+	// attempt's context, for results that outlive the call (an HTTP
+	// response body is read after RoundTrip returns).
+	keep func(T, context.CancelFunc) T
 }
 
 type stage struct {

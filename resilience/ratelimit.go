@@ -61,11 +61,18 @@ func (l *RateLimiter) String() string {
 // take reserves a turn at limiter time now and returns how long to wait
 // for it, or ErrRateLimited.
 func (l *RateLimiter) take(now int64) (time.Duration, error) {
+	fresh := false
 	for {
 		tat := l.tat.Load()
 		t := max(tat, now)
 		wait := t - now - l.tau
 		if wait > int64(l.o.MaxWait) {
+			if !fresh {
+				// now may be stale (read before the caller was descheduled):
+				// judge with a fresh reading before refusing.
+				now, fresh = l.clk.now(), true
+				continue
+			}
 			return 0, &RejectedError{Dependency: l.name, Policy: "ratelimit", Limit: l.o.Burst, Reason: ErrRateLimited}
 		}
 		if l.tat.CompareAndSwap(tat, t+l.interval) {

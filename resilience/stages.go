@@ -83,8 +83,11 @@ func (p *Pipeline[T]) runTimeout(ctx context.Context, i int, now int64, fn func(
 		return p.run(ctx, i+1, now, fn, efn) // the caller's deadline comes first
 	}
 	tctx, cancel := context.WithTimeout(ctx, s.timeout)
-	defer cancel()
 	v, err := p.run(tctx, i+1, now, fn, efn)
+	if err == nil && p.keep != nil {
+		return p.keep(v, cancel), nil
+	}
+	cancel()
 	if err != nil && ctx.Err() == nil && errors.Is(tctx.Err(), context.DeadlineExceeded) {
 		terr := &TimeoutError{Dependency: p.name, Scope: s.scope, Timeout: s.timeout}
 		if f := p.hooks.OnTimeout; f != nil {
@@ -179,6 +182,7 @@ func (p *Pipeline[T]) runAdaptive(ctx context.Context, i int, now int64, fn func
 type result[T any] struct {
 	v   T
 	err error
+	n   int // attempt index
 }
 
 // runHedge runs stage i+1 onwards in goroutines, starting another attempt
@@ -186,32 +190,40 @@ type result[T any] struct {
 // answer, then cancels the other attempts and waits for them.
 func (p *Pipeline[T]) runHedge(ctx context.Context, i int, fn func(context.Context) (T, error), efn func(context.Context) error) (T, error) {
 	h := &p.stages[i].hedge
-	hctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	defer cancel()
+	cancels := make([]context.CancelFunc, 0, h.MaxHedges+1)
 	results := make(chan result[T], h.MaxHedges+1)
 	start := func() {
+		actx, cancel := context.WithCancel(ctx)
+		n := len(cancels)
+		cancels = append(cancels, cancel)
 		wg.Go(func() {
-			v, err := p.run(hctx, i+1, p.clk.now(), fn, efn)
-			results <- result[T]{v, err}
+			v, err := p.run(actx, i+1, p.clk.now(), fn, efn)
+			results <- result[T]{v, err, n}
 		})
+	}
+	finish := func(r result[T]) (T, error) {
+		for n, cancel := range cancels {
+			if n != r.n || r.err != nil || p.keep == nil {
+				cancel()
+			}
+		}
+		if r.err == nil && p.keep != nil {
+			return p.keep(r.v, cancels[r.n]), nil
+		}
+		return r.v, r.err
 	}
 	start()
 	timer := time.NewTimer(h.Delay)
 	defer timer.Stop()
 	started, pending := 1, 1
-	var last result[T]
 	for {
 		select {
 		case r := <-results:
 			pending--
-			if r.err == nil || !p.retryableInHedge(ctx, r.err) || (pending == 0 && started > h.MaxHedges) {
-				return r.v, r.err
-			}
-			last = r
-			if pending == 0 {
-				return last.v, last.err // the retry policy decides what comes next
+			if r.err == nil || !p.retryableInHedge(ctx, r.err) || pending == 0 {
+				return finish(r) // on a failure of the last attempt the retry policy decides what comes next
 			}
 		case <-timer.C:
 			if started <= h.MaxHedges {

@@ -1,0 +1,87 @@
+package resilience_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/fjord-data/fjord/resilience"
+)
+
+func ok(context.Context) (int, error) { return 1, nil }
+
+// happyPath builds breaker + retry (with budget) + bulkhead + rate limiter,
+// the combination BENCHMARKS.md reports.
+func happyPath(b *testing.B, bo resilience.BreakerOptions) *resilience.Pipeline[int] {
+	b.Helper()
+	budget := must(resilience.NewBudget(resilience.BudgetOptions{}))
+	limiter := must(resilience.NewRateLimiter("dep", resilience.RateLimiterOptions{Rate: 1e9, Burst: 10_000_000}))
+	bulkhead := must(resilience.NewBulkhead("dep", resilience.BulkheadOptions{MaxConcurrent: 64}))
+	breaker := must(resilience.NewBreaker("dep", bo))
+	p, err := resilience.New[int](resilience.Options{Name: "dep"},
+		resilience.Retry{MaxAttempts: 3, Budget: budget}, limiter, bulkhead, breaker)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return p
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
+// happyPathOptions are the breaker configurations measured: the default
+// (count window, no slow-call tracking: one clock read per call) and with
+// slow-call tracking over a time window (a second clock read).
+var happyPathOptions = []struct {
+	name string
+	o    resilience.BreakerOptions
+}{
+	{"count-window", resilience.BreakerOptions{}},
+	{"time-window+slow-calls", resilience.BreakerOptions{WindowDuration: 10 * time.Second, SlowCall: time.Second}},
+}
+
+func BenchmarkHappyPath(b *testing.B) {
+	for _, c := range happyPathOptions {
+		b.Run(c.name, func(b *testing.B) { benchSerial(b, happyPath(b, c.o)) })
+	}
+}
+
+func BenchmarkHappyPathParallel(b *testing.B) {
+	for _, c := range happyPathOptions {
+		b.Run(c.name, func(b *testing.B) { benchParallel(b, happyPath(b, c.o)) })
+	}
+}
+
+func benchSerial(b *testing.B, p *resilience.Pipeline[int]) {
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := p.Do(ctx, ok); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func benchParallel(b *testing.B, p *resilience.Pipeline[int]) {
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.SetParallelism(4) // × GOMAXPROCS goroutines: 8 on this 2-core machine
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := p.Do(ctx, ok); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+func BenchmarkDirect(b *testing.B) {
+	ctx := context.Background()
+	for b.Loop() {
+		ok(ctx)
+	}
+}
