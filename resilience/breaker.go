@@ -173,7 +173,7 @@ func (b *Breaker) State() State { return State(b.state.Load() & 3) }
 
 // Counts returns the calls, failures and slow calls in the current window.
 func (b *Breaker) Counts() (calls, failures, slow int64) {
-	return b.win.sum(b.gen(b.clk.now(), b.seq.Load()))
+	return b.win.sum(b.gen(b.clk.now(), max(b.seq.Load()-1, 0)))
 }
 
 func (b *Breaker) String() string { return fmt.Sprintf("breaker(%q)", b.name) }

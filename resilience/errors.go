@@ -117,8 +117,12 @@ func (e *ConfigError) Error() string {
 // Is reports whether target is ErrInvalidConfig.
 func (e *ConfigError) Is(target error) bool { return target == ErrInvalidConfig }
 
+// configErr builds a *ConfigError; args, if any, format problem.
 func configErr(policy, problem, fix string, args ...any) error {
-	return &ConfigError{Policy: policy, Problem: fmt.Sprintf(problem, args...), Fix: fix}
+	if len(args) > 0 {
+		problem = fmt.Sprintf(problem, args...)
+	}
+	return &ConfigError{Policy: policy, Problem: problem, Fix: fix}
 }
 
 // permanent marks an error as not retryable.
