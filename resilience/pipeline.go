@@ -64,7 +64,8 @@ type stage struct {
 	kind     kind
 	off      int64 // pipeline time + off = the policy's time
 	timeout  time.Duration
-	scope    string // of a timeout: "total" or "attempt"
+	scope    string        // of a timeout: "total" or "attempt"
+	terr     *TimeoutError // of a timeout: its error, also its context's cause
 	retry    Retry
 	hedge    Hedge
 	breaker  *Breaker
@@ -140,6 +141,7 @@ func (p *Pipeline[T]) stageFor(pol Policy, afterRetry bool) (stage, error) {
 		if afterRetry {
 			s.scope = "attempt"
 		}
+		s.terr = &TimeoutError{Dependency: p.name, Scope: s.scope, Timeout: s.timeout}
 		if v <= 0 {
 			err = configErr("timeout", fmt.Sprintf("%v is not positive", time.Duration(v)), "use a positive duration, or leave the timeout out")
 		}

@@ -301,3 +301,5 @@ func TestFallback(t *testing.T) {
 		}
 	})
 }
+
+var sortStrings = cmpopts.SortSlices(func(a, b string) bool { return a < b })

@@ -82,30 +82,31 @@ func (p *Pipeline[T]) runTimeout(ctx context.Context, i int, now int64, fn func(
 	if dl, ok := ctx.Deadline(); ok && time.Until(dl) <= s.timeout {
 		return p.run(ctx, i+1, now, fn, efn) // the caller's deadline comes first
 	}
-	tctx, cancel := context.WithTimeout(ctx, s.timeout)
+	tctx, cancel := context.WithTimeoutCause(ctx, s.timeout, s.terr)
 	v, err := p.run(tctx, i+1, now, fn, efn)
 	if err == nil && p.keep != nil {
 		return p.keep(v, cancel), nil
 	}
 	cancel()
-	if err != nil && ctx.Err() == nil && errors.Is(tctx.Err(), context.DeadlineExceeded) {
-		terr := &TimeoutError{Dependency: p.name, Scope: s.scope, Timeout: s.timeout}
+	if err != nil && ctx.Err() == nil && context.Cause(tctx) == s.terr {
 		if f := p.hooks.OnTimeout; f != nil {
-			f(*terr)
+			f(*s.terr)
 		}
-		return v, terr
+		return v, s.terr
 	}
 	return v, err
 }
 
 // outcomeOf classifies a call's result for breakers and limiters: the
 // caller's cancellation, declared business errors and rejections are
-// neutral.
+// neutral; the expiry of one of the pipeline's own timeouts is a failure.
 func (p *Pipeline[T]) outcomeOf(ctx context.Context, err error) outcome {
 	switch {
 	case err == nil:
 		return outcomeSuccess
-	case ctx.Err() != nil || p.isNeutral(err) || isRejection(err):
+	case p.isNeutral(err) || isRejection(err):
+		return outcomeNeutral
+	case ctx.Err() != nil && !errors.Is(context.Cause(ctx), ErrTimeout):
 		return outcomeNeutral
 	}
 	return outcomeFailure
