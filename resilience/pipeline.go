@@ -92,6 +92,7 @@ func New[T any](o Options, policies ...Policy) (*Pipeline[T], error) {
 		}
 	}
 	names := make([]string, len(policies))
+	short := make([]string, len(policies))
 	for i, pol := range policies {
 		s, err := p.stageFor(pol, retryAt >= 0 && i > retryAt)
 		if err != nil {
@@ -99,12 +100,13 @@ func New[T any](o Options, policies ...Policy) (*Pipeline[T], error) {
 		}
 		p.stages = append(p.stages, s)
 		names[i] = describe(pol, s)
+		short[i] = shortName(s)
 	}
 	p.desc = strings.Join(names, " → ")
 	if len(names) == 0 {
 		p.desc = "(no policies)"
 	}
-	if err := validateOrder(p.stages, names, p.desc); err != nil {
+	if err := validateOrder(p.stages, short, p.desc); err != nil {
 		return nil, err
 	}
 	if len(p.stages) > 0 && p.stages[0].kind == kindFallback {
@@ -169,6 +171,26 @@ func describe(pol Policy, s stage) string {
 		return s.hedge.String()
 	}
 	return fmt.Sprint(pol)
+}
+
+// shortName names a stage in order errors.
+func shortName(s stage) string {
+	switch s.kind {
+	case kindTimeout:
+		return fmt.Sprintf("timeout(%s %v)", s.scope, s.timeout)
+	case kindBreaker:
+		if s.breaker != nil {
+			return s.breaker.String()
+		}
+		return "breakers"
+	case kindBulkhead:
+		return fmt.Sprintf("bulkhead(%q)", s.bulkhead.name)
+	case kindRateLimit:
+		return fmt.Sprintf("ratelimit(%q)", s.limiter.name)
+	case kindAdaptive:
+		return fmt.Sprintf("adaptive(%q)", s.adaptive.name)
+	}
+	return [...]string{kindFallback: "fallback", kindRetry: "retry", kindHedge: "hedge"}[s.kind]
 }
 
 // rank orders the kinds of policy, outermost first; an attempt timeout
