@@ -82,7 +82,7 @@ type Breaker struct {
 
 	state     atomic.Uint64 // generation<<2 | State; the generation changes on every transition
 	openUntil atomic.Int64  // breaker time when an open breaker starts probing
-	seq       atomic.Int64  // count windows: calls recorded
+	cur       atomic.Int64  // count windows: the generation being filled
 	win       window
 	probes    atomic.Int64 // half-open permits left
 	probeDone atomic.Int64 // half-open outcomes recorded
@@ -173,14 +173,20 @@ func (b *Breaker) State() State { return State(b.state.Load() & 3) }
 
 // Counts returns the calls, failures and slow calls in the current window.
 func (b *Breaker) Counts() (calls, failures, slow int64) {
-	return b.win.sum(b.gen(b.clk.now(), max(b.seq.Load()-1, 0)))
+	g := b.gen(b.clk.now())
+	if b.perBucket > 0 && g > 0 && b.win.calls(g) == 0 {
+		g-- // the bucket being filled is empty: the window ends with the previous one
+	}
+	return b.win.sum(g)
 }
 
 func (b *Breaker) String() string { return fmt.Sprintf("breaker(%q)", b.name) }
 
-func (b *Breaker) gen(now, seq int64) int64 {
+// gen returns the window generation to record in: a second of a time
+// window, a bucket of a count window.
+func (b *Breaker) gen(now int64) int64 {
 	if b.perBucket > 0 {
-		return seq / b.perBucket
+		return b.cur.Load()
 	}
 	return now / int64(time.Second)
 }
@@ -236,12 +242,10 @@ func (b *Breaker) record(tok uint64, oc outcome, start, end int64) {
 	if oc == outcomeNeutral {
 		return
 	}
-	var seq int64
-	if b.perBucket > 0 {
-		seq = b.seq.Add(1) - 1
+	g := b.gen(end)
+	if n := b.win.add(g, 1, b2i(fail), b2i(slow)); n == b.perBucket {
+		b.cur.CompareAndSwap(g, g+1) // count windows: the bucket is full, fill the next
 	}
-	g := b.gen(end, seq)
-	b.win.add(g, 1, b2i(fail), b2i(slow))
 	if fail || slow {
 		b.maybeTrip(tok, g)
 	}

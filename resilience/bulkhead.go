@@ -82,8 +82,12 @@ func (b *Bulkhead) tryTake() bool {
 // acquire takes a slot, waiting in the queue if there is room. waited
 // reports whether the call had to queue.
 func (b *Bulkhead) acquire(ctx context.Context) (waited bool, err error) {
-	if b.tryTake() {
+	if b.inflight.Add(1) <= int64(b.o.MaxConcurrent) {
 		return false, nil
+	}
+	b.inflight.Add(-1) // the slow path tries again under the lock
+	if b.waiting.Load() > 0 {
+		b.handOff() // our transient increment may have failed a release's try
 	}
 	return true, b.wait(ctx)
 }
@@ -147,6 +151,11 @@ func (b *Bulkhead) release() {
 	if b.waiting.Load() == 0 {
 		return
 	}
+	b.handOff()
+}
+
+// handOff gives free slots to queued calls, first in first out.
+func (b *Bulkhead) handOff() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for len(b.mu.queue) > 0 && b.tryTake() {

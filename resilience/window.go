@@ -37,12 +37,13 @@ func (w *window) reset() {
 	}
 }
 
-// add counts deltas in the bucket of generation gen.
-func (w *window) add(gen, da, db, dc int64) {
+// add counts deltas in the bucket of generation gen and returns the
+// bucket's first count afterwards (0 when the write came too late).
+func (w *window) add(gen, da, db, dc int64) int64 {
 	bk := &w.b[gen%int64(len(w.b))]
 	if g := bk.gen.Load(); g != gen {
 		if g > gen {
-			return // a late write for a bucket that has moved on
+			return 0 // a late write for a bucket that has moved on
 		}
 		if bk.gen.CompareAndSwap(g, gen) {
 			bk.a.Store(0)
@@ -50,15 +51,25 @@ func (w *window) add(gen, da, db, dc int64) {
 			bk.c.Store(0)
 		}
 	}
-	if da != 0 {
-		bk.a.Add(da)
-	}
 	if db != 0 {
 		bk.b.Add(db)
 	}
 	if dc != 0 {
 		bk.c.Add(dc)
 	}
+	if da != 0 {
+		return bk.a.Add(da)
+	}
+	return bk.a.Load()
+}
+
+// calls returns the first count of generation gen's bucket.
+func (w *window) calls(gen int64) int64 {
+	bk := &w.b[gen%int64(len(w.b))]
+	if bk.gen.Load() != gen {
+		return 0
+	}
+	return bk.a.Load()
 }
 
 // sum adds up the buckets of generations gen-len+1 through gen.
