@@ -2,6 +2,7 @@ package connectresilience
 
 import (
 	"errors"
+	"math"
 	"testing"
 	"time"
 
@@ -25,6 +26,7 @@ func TestClassifyPushback(t *testing.T) {
 	}{
 		{"grpc pushback", withMeta("grpc-retry-pushback-ms", "250"), true, 250 * time.Millisecond, false},
 		{"retry-after", withMeta("Retry-After", "3"), true, 3 * time.Second, false},
+		{"huge pushback", withMeta("grpc-retry-pushback-ms", "99999999999999999"), true, math.MaxInt64, false},
 		{"no hint", connect.NewError(connect.CodeUnavailable, errors.New("x")), true, 0, false},
 		{"not idempotent", withMeta("grpc-retry-pushback-ms", "250"), false, 0, true},
 		{"internal", connect.NewError(connect.CodeInternal, errors.New("x")), true, 0, true},

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -142,13 +143,24 @@ func pushback(err error) time.Duration {
 	if !errors.As(err, &ce) {
 		return 0
 	}
-	if ms, e := strconv.Atoi(ce.Meta().Get("Grpc-Retry-Pushback-Ms")); e == nil && ms >= 0 {
-		return time.Duration(ms) * time.Millisecond
+	if d, ok := scaled(ce.Meta().Get("Grpc-Retry-Pushback-Ms"), time.Millisecond); ok {
+		return d
 	}
-	if s, e := strconv.Atoi(ce.Meta().Get("Retry-After")); e == nil && s >= 0 {
-		return time.Duration(s) * time.Second
+	d, _ := scaled(ce.Meta().Get("Retry-After"), time.Second)
+	return d
+}
+
+// scaled parses a non-negative count of unit; values too large to
+// represent become the longest duration (longer than any MaxDelay).
+func scaled(v string, unit time.Duration) (time.Duration, bool) {
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 0 {
+		return 0, false
 	}
-	return 0
+	if n > math.MaxInt64/int64(unit) {
+		return math.MaxInt64, true
+	}
+	return time.Duration(n) * unit, true
 }
 
 type retryAfterError struct {
