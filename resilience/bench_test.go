@@ -2,6 +2,7 @@ package resilience_test
 
 import (
 	"context"
+	"runtime"
 	"testing"
 	"time"
 
@@ -69,7 +70,7 @@ func benchSerial(b *testing.B, p *resilience.Pipeline[int]) {
 func benchParallel(b *testing.B, p *resilience.Pipeline[int]) {
 	ctx := context.Background()
 	b.ReportAllocs()
-	b.SetParallelism(4) // × GOMAXPROCS goroutines: 8 on this 2-core machine
+	b.SetParallelism(max(1, 8/runtime.GOMAXPROCS(0))) // 8 goroutines (GOMAXPROCS ≤ 8)
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			if _, err := p.Do(ctx, ok); err != nil {
@@ -79,6 +80,16 @@ func benchParallel(b *testing.B, p *resilience.Pipeline[int]) {
 	})
 }
 
+// BenchmarkBreakerOnly: one breaker, the figure to set beside gobreaker's.
+func BenchmarkBreakerOnly(b *testing.B) {
+	p, err := resilience.New[int](resilience.Options{Name: "dep"}, must(resilience.NewBreaker("dep", resilience.BreakerOptions{})))
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchSerial(b, p)
+}
+
+// BenchmarkDirect: the called function alone.
 func BenchmarkDirect(b *testing.B) {
 	ctx := context.Background()
 	for b.Loop() {

@@ -191,15 +191,15 @@ func (b *Breaker) gen(now int64) int64 {
 	return now / int64(time.Second)
 }
 
-// acquire asks to run a call at breaker time now. The token identifies the
-// state period the call was admitted in; pass it to record or release.
-func (b *Breaker) acquire(now int64) (uint64, error) {
+// acquire asks to run a call. The token identifies the state period the
+// call was admitted in; pass it to record.
+func (b *Breaker) acquire() (uint64, error) {
 	s := b.state.Load()
 	switch State(s & 3) {
 	case StateClosed:
 		return s, nil
 	case StateOpen:
-		until := b.openUntil.Load()
+		now, until := b.clk.now(), b.openUntil.Load()
 		if now < until {
 			return 0, &OpenError{Dependency: b.name, State: StateOpen, RetryIn: time.Duration(until - now)}
 		}

@@ -58,6 +58,10 @@ type Pipeline[T any] struct {
 	// attempt's context, for results that outlive the call (an HTTP
 	// response body is read after RoundTrip returns).
 	keep func(T, context.CancelFunc) T
+	// clocked: some stage reads the time on every call (a budget, a rate
+	// or adaptive limiter, a breaker timing calls), so the call reads it
+	// once up front for all of them.
+	clocked bool
 }
 
 type stage struct {
@@ -108,6 +112,9 @@ func New[T any](o Options, policies ...Policy) (*Pipeline[T], error) {
 	}
 	if err := validateOrder(p.stages, short, p.desc); err != nil {
 		return nil, err
+	}
+	for _, s := range p.stages {
+		p.clocked = p.clocked || s.clocked()
 	}
 	if len(p.stages) > 0 && p.stages[0].kind == kindFallback {
 		p.stages = p.stages[1:] // run as the outermost step of every call
@@ -171,6 +178,19 @@ func describe(pol Policy, s stage) string {
 		return s.hedge.String()
 	}
 	return fmt.Sprint(pol)
+}
+
+// clocked reports whether the stage reads the time on every call.
+func (s *stage) clocked() bool {
+	switch s.kind {
+	case kindRetry:
+		return s.retry.Budget != nil
+	case kindRateLimit, kindAdaptive:
+		return true
+	case kindBreaker:
+		return s.breakers != nil || s.breaker.needsEnd()
+	}
+	return false
 }
 
 // shortName names a stage in order errors.
@@ -281,7 +301,11 @@ func (p *Pipeline[T]) Run(ctx context.Context, fn func(context.Context) error) e
 }
 
 func (p *Pipeline[T]) exec(ctx context.Context, fn func(context.Context) (T, error), efn func(context.Context) error) (T, error) {
-	v, err := p.run(ctx, 0, p.clk.now(), fn, efn)
+	var now int64
+	if p.clocked {
+		now = p.clk.now()
+	}
+	v, err := p.run(ctx, 0, now, fn, efn)
 	if err == nil || p.fallback.Func == nil || !p.fallbackApplies(ctx, err) {
 		return v, err
 	}

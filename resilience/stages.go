@@ -114,7 +114,7 @@ func (p *Pipeline[T]) outcomeOf(ctx context.Context, err error) outcome {
 
 func (p *Pipeline[T]) runBreaker(ctx context.Context, i int, now int64, b *Breaker, fn func(context.Context) (T, error), efn func(context.Context) error) (T, error) {
 	off := p.stages[i].off
-	tok, err := b.acquire(now + off)
+	tok, err := b.acquire()
 	if err != nil {
 		p.reject("breaker", err)
 		var zero T
