@@ -93,3 +93,15 @@ func DependencyFrom(ctx context.Context) string {
 	s, _ := ctx.Value(dependencyKey{}).(string)
 	return s
 }
+
+type noHedgeKey struct{}
+
+// WithoutHedging returns a context under which Hedge policies send a
+// single attempt: for calls that must not be sent twice at once (a
+// non-idempotent request). Transport and the Connect interceptor set it
+// for requests they would not retry.
+func WithoutHedging(ctx context.Context) context.Context {
+	return context.WithValue(ctx, noHedgeKey{}, true)
+}
+
+func hedgingAllowed(ctx context.Context) bool { return ctx.Value(noHedgeKey{}) == nil }

@@ -190,6 +190,9 @@ type result[T any] struct {
 // whenever Delay passes without an answer; it returns the first definite
 // answer, then cancels the other attempts and waits for them.
 func (p *Pipeline[T]) runHedge(ctx context.Context, i int, fn func(context.Context) (T, error), efn func(context.Context) error) (T, error) {
+	if !hedgingAllowed(ctx) {
+		return p.run(ctx, i+1, p.clk.now(), fn, efn)
+	}
 	h := &p.stages[i].hedge
 	var wg sync.WaitGroup
 	defer wg.Wait()

@@ -109,8 +109,14 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		retryable = false
 	}
 	ctx := context.WithValue(WithDependency(req.Context(), dep), requestKey{}, req)
+	if !retryable {
+		ctx = WithoutHedging(ctx)
+	}
 	a := &attempts{t: t, req: req, dep: dep, retryable: retryable}
 	resp, err := t.p.Do(ctx, a.do)
+	if a.n.Load() == 0 && req.Body != nil {
+		req.Body.Close() // a policy refused the request: RoundTrip must still close the body
+	}
 	var se *StatusError
 	if err != nil && errors.As(err, &se) {
 		return se.response(), nil

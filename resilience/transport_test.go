@@ -194,3 +194,56 @@ func TestTransportBreakerPerHostAndStaleFallback(t *testing.T) {
 		}
 	})
 }
+
+type rtFunc func(*http.Request) (*http.Response, error)
+
+func (f rtFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+type closeRecorder struct {
+	io.Reader
+	closed bool
+}
+
+func (c *closeRecorder) Close() error { c.closed = true; return nil }
+
+func TestTransportHedgesOnlyRetryableRequests(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var mu sync.Mutex
+		var sent []string
+		slow := rtFunc(func(r *http.Request) (*http.Response, error) {
+			mu.Lock()
+			sent = append(sent, r.Method)
+			mu.Unlock()
+			time.Sleep(100 * time.Millisecond)
+			return &http.Response{StatusCode: 200, Body: http.NoBody, Request: r}, nil
+		})
+		tr := must(resilience.NewTransport(slow, resilience.TransportOptions{}, resilience.Hedge{Delay: 10 * time.Millisecond}))
+		for _, method := range []string{"GET", "POST"} {
+			req, _ := http.NewRequest(method, "http://dep.example/", nil)
+			resp, err := tr.RoundTrip(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+		}
+		if diff := cmp.Diff([]string{"GET", "GET", "POST"}, sent); diff != "" {
+			t.Errorf("attempts (-want +got):\n%s", diff)
+		}
+	})
+}
+
+func TestTransportClosesBodyOfRefusedRequest(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := &fakeServer{replies: []string{"error"}}
+		br := must(resilience.NewBreaker("dep", resilience.BreakerOptions{WindowCalls: 1, MinCalls: 1}))
+		tr := must(resilience.NewTransport(srv, resilience.TransportOptions{}, br))
+		for i := range 2 {
+			body := &closeRecorder{Reader: strings.NewReader("x")}
+			req, _ := http.NewRequest("POST", "http://dep.example/", body)
+			_, err := tr.RoundTrip(req)
+			if i == 1 && (!errors.Is(err, resilience.ErrOpen) || !body.closed) {
+				t.Errorf("refused request: %v, body closed %v; want ErrOpen and the body closed", err, body.closed)
+			}
+		}
+	})
+}

@@ -82,6 +82,9 @@ func (i *Interceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
 			retryable = true
 		}
 		ctx = resilience.WithDependency(ctx, i.dependency(spec, req.Peer()))
+		if !retryable {
+			ctx = resilience.WithoutHedging(ctx)
+		}
 		return i.p.Do(ctx, func(ctx context.Context) (connect.AnyResponse, error) {
 			resp, err := next(ctx, req)
 			return resp, classify(err, retryable)
