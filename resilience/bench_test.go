@@ -96,3 +96,17 @@ func BenchmarkDirect(b *testing.B) {
 		ok(ctx)
 	}
 }
+
+func okErr(context.Context) error { return nil }
+
+// BenchmarkDoErr: the error-only form through the same policies.
+func BenchmarkDoErr(b *testing.B) {
+	p := happyPath(b, resilience.BreakerOptions{})
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := p.DoErr(ctx, okErr); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -148,3 +148,20 @@ func TestBreakersPerDependency(t *testing.T) {
 		}
 	})
 }
+
+func TestDoErr(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		br := must(resilience.NewBreaker("dep", resilience.BreakerOptions{}))
+		p := mustPipeline[struct{}](t, resilience.Options{Name: "dep"}, resilience.Retry{MaxAttempts: 3, BaseDelay: time.Millisecond}, br)
+		attempts := 0
+		err := p.DoErr(context.Background(), func(context.Context) error {
+			if attempts++; attempts == 1 {
+				return errDown
+			}
+			return nil
+		})
+		if c, fl, _ := br.Counts(); err != nil || attempts != 2 || c != 2 || fl != 1 {
+			t.Errorf("got %v after %d attempts, breaker %d calls %d failures; want nil after 2, 2 calls 1 failure", err, attempts, c, fl)
+		}
+	})
+}

@@ -294,8 +294,9 @@ func (p *Pipeline[T]) Do(ctx context.Context, fn func(context.Context) (T, error
 	return p.exec(ctx, fn, nil)
 }
 
-// Run is Do for calls that return only an error.
-func (p *Pipeline[T]) Run(ctx context.Context, fn func(context.Context) error) error {
+// DoErr is Do for calls that return only an error (build the pipeline as
+// New[struct{}] when it serves only such calls). It allocates no adapter.
+func (p *Pipeline[T]) DoErr(ctx context.Context, fn func(context.Context) error) error {
 	_, err := p.exec(ctx, nil, fn)
 	return err
 }

@@ -102,7 +102,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	retryable := idempotent(req.Method) || req.Header.Get(IdempotencyKeyHeader) != ""
 	if !retryable && t.o.IdempotencyKeys {
 		req = req.Clone(req.Context())
-		req.Header.Set(IdempotencyKeyHeader, newKey())
+		req.Header.Set(IdempotencyKeyHeader, NewIdempotencyKey())
 		retryable = true
 	}
 	if req.Body != nil && req.Body != http.NoBody && req.GetBody == nil {
@@ -132,7 +132,9 @@ func idempotent(method string) bool {
 	return false
 }
 
-func newKey() string {
+// NewIdempotencyKey returns a random 128-bit key in hex, for the
+// Idempotency-Key header.
+func NewIdempotencyKey() string {
 	var b [16]byte
 	rand.Read(b[:])
 	return hex.EncodeToString(b[:])

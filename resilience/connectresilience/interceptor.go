@@ -2,8 +2,6 @@ package connectresilience
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"math"
 	"strconv"
@@ -78,7 +76,7 @@ func (i *Interceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
 		}
 		retryable := spec.IdempotencyLevel != connect.IdempotencyUnknown || req.Header().Get(resilience.IdempotencyKeyHeader) != ""
 		if !retryable && i.o.IdempotencyKeys {
-			req.Header().Set(resilience.IdempotencyKeyHeader, newKey())
+			req.Header().Set(resilience.IdempotencyKeyHeader, resilience.NewIdempotencyKey())
 			retryable = true
 		}
 		ctx = resilience.WithDependency(ctx, i.dependency(spec, req.Peer()))
@@ -174,9 +172,3 @@ type retryAfterError struct {
 func (e *retryAfterError) Error() string             { return e.err.Error() }
 func (e *retryAfterError) Unwrap() error             { return e.err }
 func (e *retryAfterError) RetryAfter() time.Duration { return e.after }
-
-func newKey() string {
-	var b [16]byte
-	rand.Read(b[:])
-	return hex.EncodeToString(b[:])
-}
