@@ -81,6 +81,7 @@ func cmpOr[T int | float64](v, def T) T {
 	return v
 }
 
+// String describes the limiter as Pipeline.String prints it.
 func (a *AdaptiveLimiter) String() string {
 	return fmt.Sprintf("adaptive(%q %d..%d)", a.name, a.o.MinLimit, a.o.MaxLimit)
 }

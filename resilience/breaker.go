@@ -21,6 +21,7 @@ const (
 	StateHalfOpen
 )
 
+// String returns "closed", "open" or "half-open".
 func (s State) String() string {
 	switch s {
 	case StateClosed:
@@ -180,6 +181,7 @@ func (b *Breaker) Counts() (calls, failures, slow int64) {
 	return b.win.sum(g)
 }
 
+// String describes the breaker as Pipeline.String prints it.
 func (b *Breaker) String() string { return fmt.Sprintf("breaker(%q)", b.name) }
 
 // gen returns the window generation to record in: a second of a time

@@ -107,4 +107,5 @@ func (r *Breakers) All(yield func(*Breaker) bool) {
 	r.m.Range(func(_, v any) bool { return yield(v.(*entry).b) })
 }
 
+// String describes the registry as Pipeline.String prints it.
 func (r *Breakers) String() string { return fmt.Sprintf("breakers(per dependency, max %d)", r.max) }

@@ -60,6 +60,7 @@ func NewBudget(o BudgetOptions) (*Budget, error) {
 	return &Budget{o: o, clk: newClock(), win: newWindow(n), floor: o.MinPerSecond * float64(n)}, nil
 }
 
+// String describes the budget as Pipeline.String prints it.
 func (b *Budget) String() string {
 	return fmt.Sprintf("budget %g%%+%g/s", b.o.Ratio*100, b.o.MinPerSecond)
 }

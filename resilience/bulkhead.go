@@ -53,6 +53,7 @@ func NewBulkhead(dependency string, o BulkheadOptions) (*Bulkhead, error) {
 	return &Bulkhead{name: dependency, o: o}, nil
 }
 
+// String describes the bulkhead as Pipeline.String prints it.
 func (b *Bulkhead) String() string {
 	return fmt.Sprintf("bulkhead(%q %d+%d queued)", b.name, b.o.MaxConcurrent, b.o.MaxQueue)
 }

@@ -41,6 +41,7 @@ type OpenError struct {
 	RetryIn    time.Duration // time until the breaker lets probes through (0 when half-open)
 }
 
+// Error names the dependency and when probes resume.
 func (e *OpenError) Error() string {
 	if e.State == StateHalfOpen {
 		return fmt.Sprintf("resilience: circuit breaker for %q is half-open and all its probes are in flight", e.Dependency)
@@ -61,6 +62,7 @@ type RejectedError struct {
 	Reason     error  // the sentinel
 }
 
+// Error names the condition, the dependency and the limit.
 func (e *RejectedError) Error() string {
 	return fmt.Sprintf("%v for %q (limit %d)", e.Reason, e.Dependency, e.Limit)
 }
@@ -76,6 +78,7 @@ type BudgetError struct {
 	Last       error
 }
 
+// Error names the dependency, the attempts made and the last error.
 func (e *BudgetError) Error() string {
 	return fmt.Sprintf("resilience: retry budget exhausted for %q after %d attempt(s): %v", e.Dependency, e.Attempts, e.Last)
 }
@@ -93,6 +96,7 @@ type TimeoutError struct {
 	Timeout    time.Duration
 }
 
+// Error names the timeout and the dependency.
 func (e *TimeoutError) Error() string {
 	return fmt.Sprintf("resilience: %s timeout of %v for %q expired", e.Scope, e.Timeout, e.Dependency)
 }
@@ -110,6 +114,7 @@ type ConfigError struct {
 	Fix     string
 }
 
+// Error says what is invalid and what to change.
 func (e *ConfigError) Error() string {
 	return fmt.Sprintf("resilience: invalid %s: %s; %s", e.Policy, e.Problem, e.Fix)
 }

@@ -17,8 +17,10 @@ type Options struct {
 	// they are returned as they are, count as neither success nor failure
 	// in breakers, are not retried and get no fallback.
 	Neutral func(error) bool
-	// Hooks receive the pipeline's decisions (retries, rejections,
-	// timeouts, hedges, fallbacks).
+	// Hooks receive the pipeline's decisions (retries and give-ups,
+	// rejections, timeouts, hedges, fallbacks). State changes of breakers
+	// and adaptive limits are reported by the hooks in BreakerOptions and
+	// AdaptiveOptions, since those policies may serve several pipelines.
 	Hooks Hooks
 	// Logger receives a debug record per retry and a warning per
 	// exhausted budget (nil: discard).

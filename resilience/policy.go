@@ -93,6 +93,7 @@ func (r *Retry) normalize() error {
 	return nil
 }
 
+// String describes the policy as Pipeline.String prints it.
 func (r Retry) String() string {
 	s := fmt.Sprintf("retry(%d attempts, %v..%v", r.MaxAttempts, r.BaseDelay, r.MaxDelay)
 	if r.Budget != nil {
@@ -141,6 +142,7 @@ func (h *Hedge) normalize() error {
 	return nil
 }
 
+// String describes the policy as Pipeline.String prints it.
 func (h Hedge) String() string { return fmt.Sprintf("hedge(after %v, up to %d)", h.Delay, h.MaxHedges) }
 
 // Fallback replaces a failure with the result of Func. It must be the
@@ -154,4 +156,5 @@ type Fallback[T any] struct {
 	If   func(error) bool
 }
 
+// String describes the policy as Pipeline.String prints it.
 func (Fallback[T]) String() string { return "fallback" }

@@ -54,6 +54,7 @@ func NewRateLimiter(dependency string, o RateLimiterOptions) (*RateLimiter, erro
 	return l, nil
 }
 
+// String describes the limiter as Pipeline.String prints it.
 func (l *RateLimiter) String() string {
 	return fmt.Sprintf("ratelimit(%q %g/s burst %d)", l.name, l.o.Rate, l.o.Burst)
 }

@@ -193,6 +193,7 @@ type StatusError struct {
 	body       []byte
 }
 
+// Error names the dependency and the status.
 func (e *StatusError) Error() string {
 	return fmt.Sprintf("resilience: %q answered %d %s", e.Dependency, e.StatusCode, http.StatusText(e.StatusCode))
 }
