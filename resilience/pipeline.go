@@ -39,7 +39,7 @@ type Options struct {
 //	Fallback → Timeout (total) → Retry → Hedge → admission (RateLimiter,
 //	Bulkhead, AdaptiveLimiter, in any order) → Breaker
 //
-// and a Timeout after the Retry, anywhere, bounds each attempt. Why: the
+// and a Timeout after the Retry (or Hedge), anywhere, bounds each attempt. Why: the
 // fallback sees every failure; the total timeout bounds the retries and
 // their waits; each attempt (and each hedged attempt) passes admission and
 // the breaker on its own, so that attempts are limited and counted and an
@@ -88,12 +88,12 @@ func New[T any](o Options, policies ...Policy) (*Pipeline[T], error) {
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
-	retryAt := -1
+	retryAt := -1 // the first Retry or Hedge: timeouts inside it bound each attempt
 	for i, pol := range policies {
 		if pol == nil {
 			return nil, configErr("pipeline", fmt.Sprintf("policy %d is nil", i+1), "remove it or build it with its constructor")
 		}
-		if pol.kind() == kindRetry {
+		if k := pol.kind(); (k == kindRetry || k == kindHedge) && retryAt < 0 {
 			retryAt = i
 		}
 	}

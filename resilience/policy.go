@@ -39,8 +39,9 @@ func (Hedge) kind() kind            { return kindHedge }
 func (Timeout) kind() kind          { return kindTimeout }
 func (Fallback[T]) kind() kind      { return kindFallback }
 
-// Timeout bounds the time of everything inside it. Outside a Retry it is
-// the total timeout of the call; inside, the timeout of each attempt. When
+// Timeout bounds the time of everything inside it. Outside a Retry and a
+// Hedge it is the total timeout of the call; inside, the timeout of each
+// attempt (each hedged attempt). When
 // the caller's deadline is sooner, the caller's context is used as is (and
 // its expiry is the caller's, not an ErrTimeout). The function called must
 // honour its context: a timeout cancels it, it cannot abandon it.

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -244,6 +245,35 @@ func TestTransportClosesBodyOfRefusedRequest(t *testing.T) {
 			if i == 1 && (!errors.Is(err, resilience.ErrOpen) || !body.closed) {
 				t.Errorf("refused request: %v, body closed %v; want ErrOpen and the body closed", err, body.closed)
 			}
+		}
+	})
+}
+
+// TestTransportHedgeWinnerBodyReadable: the winning attempt's context stays
+// alive until its body is read; the losing attempt's is cancelled.
+func TestTransportHedgeWinnerBodyReadable(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var n atomic.Int32
+		var loserCancelled atomic.Bool
+		rt := rtFunc(func(r *http.Request) (*http.Response, error) {
+			if n.Add(1) == 1 {
+				<-r.Context().Done()
+				loserCancelled.Store(true)
+				return nil, r.Context().Err()
+			}
+			return &http.Response{StatusCode: 200, Body: &ctxBody{ctx: r.Context(), r: strings.NewReader("hedged")}, Request: r}, nil
+		})
+		tr := must(resilience.NewTransport(rt, resilience.TransportOptions{}, resilience.Timeout(time.Second),
+			resilience.Hedge{Delay: 10 * time.Millisecond}, resilience.Timeout(500*time.Millisecond)))
+		req, _ := http.NewRequest("GET", "http://dep.example/", nil)
+		resp, err := tr.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if string(body) != "hedged" || err != nil || !loserCancelled.Load() {
+			t.Errorf("body %q, %v, loser cancelled %v; want the hedged body and the loser cancelled", body, err, loserCancelled.Load())
 		}
 	})
 }
