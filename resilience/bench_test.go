@@ -13,7 +13,7 @@ func ok(context.Context) (int, error) { return 1, nil }
 
 // happyPath builds breaker + retry (with budget) + bulkhead + rate limiter,
 // the combination BENCHMARKS.md reports.
-func happyPath(b *testing.B, bo resilience.BreakerOptions) *resilience.Pipeline[int] {
+func happyPath(b testing.TB, bo resilience.BreakerOptions) *resilience.Pipeline[int] {
 	b.Helper()
 	budget := must(resilience.NewBudget(resilience.BudgetOptions{}))
 	limiter := must(resilience.NewRateLimiter("dep", resilience.RateLimiterOptions{Rate: 1e9, Burst: 10_000_000}))
@@ -107,6 +107,21 @@ func BenchmarkDoErr(b *testing.B) {
 	for b.Loop() {
 		if err := p.DoErr(ctx, okErr); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// TestHappyPathAllocatesNothing guards the zero-allocation claim that
+// BENCHMARKS.md measures.
+func TestHappyPathAllocatesNothing(t *testing.T) {
+	for _, c := range happyPathOptions {
+		p := happyPath(t, c.o)
+		ctx := context.Background()
+		if n := testing.AllocsPerRun(1000, func() { p.Do(ctx, ok) }); n != 0 {
+			t.Errorf("%s: %v allocations per call, want 0", c.name, n)
+		}
+		if n := testing.AllocsPerRun(1000, func() { p.DoErr(ctx, okErr) }); n != 0 {
+			t.Errorf("%s, DoErr: %v allocations per call, want 0", c.name, n)
 		}
 	}
 }
