@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 )
@@ -68,7 +69,8 @@ type Pipeline[T any] struct {
 
 type stage struct {
 	kind     kind
-	off      int64 // pipeline time + off = the policy's time
+	off      int64 // pipeline time + off = the policy's time (of its budget, for retries and hedges)
+	deposit  bool  // of a hedge: count calls in its budget (no retry does)
 	timeout  time.Duration
 	scope    string        // of a timeout: "total" or "attempt"
 	terr     *TimeoutError // of a timeout: its error, also its context's cause
@@ -115,7 +117,11 @@ func New[T any](o Options, policies ...Policy) (*Pipeline[T], error) {
 	if err := validateOrder(p.stages, short, p.desc); err != nil {
 		return nil, err
 	}
-	for _, s := range p.stages {
+	for i := range p.stages {
+		s := &p.stages[i]
+		if s.kind == kindHedge && s.hedge.Budget != nil {
+			s.deposit = !slices.ContainsFunc(p.stages, func(r stage) bool { return r.kind == kindRetry && r.retry.Budget == s.hedge.Budget })
+		}
 		p.clocked = p.clocked || s.clocked()
 	}
 	if len(p.stages) > 0 && p.stages[0].kind == kindFallback {
@@ -147,6 +153,9 @@ func (p *Pipeline[T]) stageFor(pol Policy, afterRetry bool) (stage, error) {
 	case Hedge:
 		s.hedge = v
 		err = s.hedge.normalize()
+		if err == nil && v.Budget != nil {
+			s.off = p.clk.offset(v.Budget.clk)
+		}
 	case Timeout:
 		s.timeout, s.scope = time.Duration(v), "total"
 		if afterRetry {
@@ -187,6 +196,8 @@ func (s *stage) clocked() bool {
 	switch s.kind {
 	case kindRetry:
 		return s.retry.Budget != nil
+	case kindHedge:
+		return s.deposit
 	case kindRateLimit, kindAdaptive:
 		return true
 	case kindBreaker:
@@ -358,7 +369,7 @@ func (p *Pipeline[T]) run(ctx context.Context, i int, now int64, fn func(context
 	case kindAdaptive:
 		return p.runAdaptive(ctx, i, now, fn, efn)
 	default:
-		return p.runHedge(ctx, i, fn, efn)
+		return p.runHedge(ctx, i, now, fn, efn)
 	}
 }
 

@@ -273,6 +273,30 @@ func TestHedge(t *testing.T) {
 	})
 }
 
+// TestHedgeBudget: extra attempts draw from a budget; without room, the
+// first attempt runs alone.
+func TestHedgeBudget(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		budget := must(resilience.NewBudget(resilience.BudgetOptions{Ratio: 0.5, NoFloor: true}))
+		var rejected int
+		p := mustPipeline[int](t, resilience.Options{Hooks: resilience.Hooks{OnReject: func(r resilience.Rejection) { rejected++ }}},
+			resilience.Hedge{Delay: 10 * time.Millisecond, Budget: budget})
+		var attempts atomic.Int32
+		slow := func(context.Context) (int, error) {
+			attempts.Add(1)
+			time.Sleep(time.Second)
+			return 1, nil
+		}
+		for range 4 {
+			p.Do(context.Background(), slow)
+		}
+		// Hedges allowed while hedges < 50% of calls: at calls 1 and 3.
+		if calls, hedges := budget.Counts(); attempts.Load() != 6 || calls != 4 || hedges != 2 || rejected != 2 {
+			t.Errorf("%d attempts, budget %d calls %d hedges, %d rejections; want 6, 4, 2, 2", attempts.Load(), calls, hedges, rejected)
+		}
+	})
+}
+
 func TestFallback(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		br := must(resilience.NewBreaker("dep", resilience.BreakerOptions{WindowCalls: 2, MinCalls: 2}))

@@ -125,10 +125,15 @@ func (r *Retry) backoff(attempt int, err error) (time.Duration, string) {
 // finished after Delay, up to MaxHedges extra attempts, and returns the
 // first result that is a success or a definite answer (an error the retry
 // policy would not retry); then it cancels the others and waits for them
-// to return. Use it for idempotent calls only.
+// to return. Use it for idempotent calls only (see WithoutHedging).
 type Hedge struct {
 	Delay     time.Duration // required, > 0
 	MaxHedges int           // default 1
+	// Budget, when set, must have room for every extra attempt, as for a
+	// retry, so that hedging cannot double the load on a slow dependency.
+	// A call is counted in it once (by the Retry when it names the same
+	// budget, else by the Hedge).
+	Budget *Budget
 }
 
 func (h *Hedge) normalize() error {
@@ -144,7 +149,13 @@ func (h *Hedge) normalize() error {
 }
 
 // String describes the policy as Pipeline.String prints it.
-func (h Hedge) String() string { return fmt.Sprintf("hedge(after %v, up to %d)", h.Delay, h.MaxHedges) }
+func (h Hedge) String() string {
+	s := fmt.Sprintf("hedge(after %v, up to %d", h.Delay, h.MaxHedges)
+	if h.Budget != nil {
+		s += ", " + h.Budget.String()
+	}
+	return s + ")"
+}
 
 // Fallback replaces a failure with the result of Func. It must be the
 // outermost policy, so that it sees every failure, including an open

@@ -189,11 +189,15 @@ type result[T any] struct {
 // runHedge runs stage i+1 onwards in goroutines, starting another attempt
 // whenever Delay passes without an answer; it returns the first definite
 // answer, then cancels the other attempts and waits for them.
-func (p *Pipeline[T]) runHedge(ctx context.Context, i int, fn func(context.Context) (T, error), efn func(context.Context) error) (T, error) {
-	if !hedgingAllowed(ctx) {
-		return p.run(ctx, i+1, p.clk.now(), fn, efn)
+func (p *Pipeline[T]) runHedge(ctx context.Context, i int, now int64, fn func(context.Context) (T, error), efn func(context.Context) error) (T, error) {
+	s := &p.stages[i]
+	h := &s.hedge
+	if s.deposit {
+		h.Budget.deposit(now + s.off)
 	}
-	h := &p.stages[i].hedge
+	if !hedgingAllowed(ctx) {
+		return p.run(ctx, i+1, now, fn, efn)
+	}
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	cancels := make([]context.CancelFunc, 0, h.MaxHedges+1)
@@ -230,7 +234,7 @@ func (p *Pipeline[T]) runHedge(ctx context.Context, i int, fn func(context.Conte
 				return finish(r) // on a failure of the last attempt the retry policy decides what comes next
 			}
 		case <-timer.C:
-			if started <= h.MaxHedges {
+			if started <= h.MaxHedges && p.hedgeBudget(s) {
 				started++
 				pending++
 				if f := p.hooks.OnHedge; f != nil {
@@ -241,6 +245,15 @@ func (p *Pipeline[T]) runHedge(ctx context.Context, i int, fn func(context.Conte
 			}
 		}
 	}
+}
+
+// hedgeBudget takes an extra attempt from the hedge's budget, if any.
+func (p *Pipeline[T]) hedgeBudget(s *stage) bool {
+	if s.hedge.Budget == nil || s.hedge.Budget.withdraw(p.clk.now()+s.off) {
+		return true
+	}
+	p.reject("budget", &RejectedError{Dependency: p.name, Policy: "hedge", Reason: ErrBudgetExhausted})
+	return false
 }
 
 // retryableInHedge reports whether an attempt's error should wait for the
