@@ -324,7 +324,7 @@ func (p *Pipeline[T]) exec(ctx context.Context, fn func(context.Context) (T, err
 		return v, err
 	}
 	if f := p.hooks.OnFallback; f != nil {
-		f(FallbackEvent{Dependency: p.name, Err: err})
+		f(FallbackEvent{Dependency: p.dependency(ctx), Err: err})
 	}
 	return p.fallback.Func(ctx, err)
 }
@@ -355,11 +355,7 @@ func (p *Pipeline[T]) run(ctx context.Context, i int, now int64, fn func(context
 	case kindBreaker:
 		b := s.breaker
 		if b == nil {
-			dep := DependencyFrom(ctx)
-			if dep == "" {
-				dep = p.name
-			}
-			b = s.breakers.Get(dep)
+			b = s.breakers.Get(p.dependency(ctx))
 		}
 		return p.runBreaker(ctx, i, now, b, fn, efn)
 	case kindBulkhead:
@@ -373,8 +369,17 @@ func (p *Pipeline[T]) run(ctx context.Context, i int, now int64, fn func(context
 	}
 }
 
-func (p *Pipeline[T]) reject(policy string, err error) {
+func (p *Pipeline[T]) reject(ctx context.Context, policy string, err error) {
 	if f := p.hooks.OnReject; f != nil {
-		f(Rejection{Dependency: p.name, Policy: policy, Err: err})
+		f(Rejection{Dependency: p.dependency(ctx), Policy: policy, Err: err})
 	}
+}
+
+// dependency names the dependency of a call: the context's (see
+// WithDependency), else the pipeline's name.
+func (p *Pipeline[T]) dependency(ctx context.Context) string {
+	if dep := DependencyFrom(ctx); dep != "" {
+		return dep
+	}
+	return p.name
 }

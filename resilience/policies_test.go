@@ -44,6 +44,12 @@ func TestTimeouts(t *testing.T) {
 			t.Errorf("timeouts (-want +got):\n%s", diff)
 		}
 
+		// The context names the dependency in the error.
+		_, err = p.Do(resilience.WithDependency(context.Background(), "prices.internal"), hang)
+		if !errors.As(err, &te) || te.Dependency != "prices.internal" {
+			t.Errorf("error %v, want a timeout naming prices.internal", err)
+		}
+
 		// A caller's deadline shorter than the timeout is used as it is.
 		timeouts = nil
 		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)

@@ -22,7 +22,7 @@ func (p *Pipeline[T]) runRetry(ctx context.Context, i int, now int64, fn func(co
 			return v, nil
 		}
 		if reason := p.noRetry(ctx, r, attempt, err); reason != "" {
-			p.giveUp(attempt, reason, err)
+			p.giveUp(ctx, attempt, reason, err)
 			return v, err
 		}
 		delay, reason := r.backoff(attempt, err)
@@ -32,19 +32,19 @@ func (p *Pipeline[T]) runRetry(ctx context.Context, i int, now int64, fn func(co
 			}
 		}
 		if reason != "" {
-			p.giveUp(attempt, reason, err)
+			p.giveUp(ctx, attempt, reason, err)
 			return v, err
 		}
 		if r.Budget != nil && !r.Budget.withdraw(p.clk.now()+s.off) {
-			berr := &BudgetError{Dependency: p.name, Attempts: attempt, Last: err}
-			p.reject("budget", berr)
-			p.log.Warn("retry budget exhausted", "dependency", p.name, "attempts", attempt, "err", err)
+			berr := &BudgetError{Dependency: p.dependency(ctx), Attempts: attempt, Last: err}
+			p.reject(ctx, "budget", berr)
+			p.log.Warn("retry budget exhausted", "dependency", berr.Dependency, "attempts", attempt, "err", err)
 			return v, berr
 		}
 		if f := p.hooks.OnRetry; f != nil {
-			f(RetryEvent{Dependency: p.name, Attempt: attempt, Delay: delay, Err: err})
+			f(RetryEvent{Dependency: p.dependency(ctx), Attempt: attempt, Delay: delay, Err: err})
 		}
-		p.log.Debug("retrying", "dependency", p.name, "attempt", attempt, "delay", delay, "err", err)
+		p.log.Debug("retrying", "dependency", p.dependency(ctx), "attempt", attempt, "delay", delay, "err", err)
 		if werr := sleep(ctx, delay); werr != nil {
 			return v, werr
 		}
@@ -71,9 +71,9 @@ func (p *Pipeline[T]) noRetry(ctx context.Context, r *Retry, attempt int, err er
 	return ""
 }
 
-func (p *Pipeline[T]) giveUp(attempt int, reason string, err error) {
+func (p *Pipeline[T]) giveUp(ctx context.Context, attempt int, reason string, err error) {
 	if f := p.hooks.OnGiveUp; f != nil {
-		f(RetryEvent{Dependency: p.name, Attempt: attempt, Reason: reason, Err: err})
+		f(RetryEvent{Dependency: p.dependency(ctx), Attempt: attempt, Reason: reason, Err: err})
 	}
 }
 
@@ -89,10 +89,14 @@ func (p *Pipeline[T]) runTimeout(ctx context.Context, i int, now int64, fn func(
 	}
 	cancel()
 	if err != nil && ctx.Err() == nil && context.Cause(tctx) == s.terr {
-		if f := p.hooks.OnTimeout; f != nil {
-			f(*s.terr)
+		terr := s.terr
+		if dep := DependencyFrom(ctx); dep != "" && dep != terr.Dependency {
+			terr = &TimeoutError{Dependency: dep, Scope: terr.Scope, Timeout: terr.Timeout}
 		}
-		return v, s.terr
+		if f := p.hooks.OnTimeout; f != nil {
+			f(*terr)
+		}
+		return v, terr
 	}
 	return v, err
 }
@@ -116,7 +120,7 @@ func (p *Pipeline[T]) runBreaker(ctx context.Context, i int, now int64, b *Break
 	off := p.stages[i].off
 	tok, err := b.acquire()
 	if err != nil {
-		p.reject("breaker", err)
+		p.reject(ctx, "breaker", err)
 		var zero T
 		return zero, err
 	}
@@ -134,7 +138,7 @@ func (p *Pipeline[T]) runBulkhead(ctx context.Context, i int, now int64, fn func
 	waited, err := b.acquire(ctx)
 	if err != nil {
 		if isRejection(err) {
-			p.reject("bulkhead", err)
+			p.reject(ctx, "bulkhead", err)
 		}
 		var zero T
 		return zero, err
@@ -156,7 +160,7 @@ func (p *Pipeline[T]) runRateLimit(ctx context.Context, i int, now int64, fn fun
 	}
 	if err != nil {
 		if isRejection(err) {
-			p.reject("ratelimit", err)
+			p.reject(ctx, "ratelimit", err)
 		}
 		var zero T
 		return zero, err
@@ -168,7 +172,7 @@ func (p *Pipeline[T]) runAdaptive(ctx context.Context, i int, now int64, fn func
 	a := p.stages[i].adaptive
 	inflight, err := a.acquire()
 	if err != nil {
-		p.reject("adaptive", err)
+		p.reject(ctx, "adaptive", err)
 		var zero T
 		return zero, err
 	}
@@ -234,11 +238,11 @@ func (p *Pipeline[T]) runHedge(ctx context.Context, i int, now int64, fn func(co
 				return finish(r) // on a failure of the last attempt the retry policy decides what comes next
 			}
 		case <-timer.C:
-			if started <= h.MaxHedges && p.hedgeBudget(s) {
+			if started <= h.MaxHedges && p.hedgeBudget(ctx, s) {
 				started++
 				pending++
 				if f := p.hooks.OnHedge; f != nil {
-					f(HedgeEvent{Dependency: p.name, Attempt: started})
+					f(HedgeEvent{Dependency: p.dependency(ctx), Attempt: started})
 				}
 				start()
 				timer.Reset(h.Delay)
@@ -248,11 +252,11 @@ func (p *Pipeline[T]) runHedge(ctx context.Context, i int, now int64, fn func(co
 }
 
 // hedgeBudget takes an extra attempt from the hedge's budget, if any.
-func (p *Pipeline[T]) hedgeBudget(s *stage) bool {
+func (p *Pipeline[T]) hedgeBudget(ctx context.Context, s *stage) bool {
 	if s.hedge.Budget == nil || s.hedge.Budget.withdraw(p.clk.now()+s.off) {
 		return true
 	}
-	p.reject("budget", &RejectedError{Dependency: p.name, Policy: "hedge", Reason: ErrBudgetExhausted})
+	p.reject(ctx, "budget", &RejectedError{Dependency: p.dependency(ctx), Policy: "hedge", Reason: ErrBudgetExhausted})
 	return false
 }
 
