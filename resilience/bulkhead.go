@@ -81,16 +81,18 @@ func (b *Bulkhead) tryTake() bool {
 }
 
 // acquire takes a slot, waiting in the queue if there is room. waited
-// reports whether the call had to queue.
-func (b *Bulkhead) acquire(ctx context.Context) (waited bool, err error) {
+// is how long the call queued (0: it did not).
+func (b *Bulkhead) acquire(ctx context.Context) (waited time.Duration, err error) {
 	if b.inflight.Add(1) <= int64(b.o.MaxConcurrent) {
-		return false, nil
+		return 0, nil
 	}
 	b.inflight.Add(-1) // the slow path tries again under the lock
 	if b.waiting.Load() > 0 {
 		b.handOff() // our transient increment may have failed a release's try
 	}
-	return true, b.wait(ctx)
+	start := time.Now()
+	err = b.wait(ctx)
+	return max(time.Since(start), 1), err
 }
 
 func (b *Bulkhead) full() error {

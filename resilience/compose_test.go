@@ -21,6 +21,7 @@ func (e *events) hooks() resilience.Hooks {
 	return resilience.Hooks{
 		OnStateChange: func(c resilience.StateChange) { add("breaker %s→%s", c.From, c.To) },
 		OnReject:      func(r resilience.Rejection) { add("reject %s", r.Policy) },
+		OnWait:        func(w resilience.WaitEvent) { add("waited %v for %s", w.Waited, w.Policy) },
 		OnRetry:       func(r resilience.RetryEvent) { add("retry after attempt %d", r.Attempt) },
 		OnGiveUp:      func(r resilience.RetryEvent) { add("give up after attempt %d: %s", r.Attempt, r.Reason) },
 		OnTimeout:     func(te resilience.TimeoutError) { add("timeout %s", te.Scope) },
@@ -162,6 +163,24 @@ func TestDoErr(t *testing.T) {
 		})
 		if c, fl, _ := br.Counts(); err != nil || attempts != 2 || c != 2 || fl != 1 {
 			t.Errorf("got %v after %d attempts, breaker %d calls %d failures; want nil after 2, 2 calls 1 failure", err, attempts, c, fl)
+		}
+	})
+}
+
+func TestWaitHooks(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var ev events
+		rl := must(resilience.NewRateLimiter("dep", resilience.RateLimiterOptions{Rate: 10, MaxWait: time.Second}))
+		bh := must(resilience.NewBulkhead("dep", resilience.BulkheadOptions{MaxConcurrent: 1, MaxQueue: 1}))
+		p := mustPipeline[int](t, resilience.Options{Name: "dep", Hooks: ev.hooks()}, rl, bh)
+		slow := func(context.Context) (int, error) { time.Sleep(300 * time.Millisecond); return 0, nil }
+		done := make(chan struct{})
+		go func() { p.Do(context.Background(), slow); close(done) }()
+		synctest.Wait()
+		p.Do(context.Background(), ok) // its turn comes after 100ms, its slot after 300ms
+		<-done
+		if diff := cmp.Diff(events{"waited 100ms for ratelimit", "waited 200ms for bulkhead"}, ev); diff != "" {
+			t.Errorf("events (-want +got):\n%s", diff)
 		}
 	})
 }

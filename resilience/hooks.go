@@ -18,6 +18,9 @@ type Hooks struct {
 	// OnReject: a policy refused a call (open breaker, full bulkhead, rate
 	// limit, concurrency limit, exhausted budget).
 	OnReject func(Rejection)
+	// OnWait: a call was admitted by a bulkhead or rate limiter after
+	// waiting for a slot or its turn.
+	OnWait func(WaitEvent)
 	// OnRetry: the retry policy decided to retry after Delay.
 	OnRetry func(RetryEvent)
 	// OnGiveUp: the retry policy stopped with an error (attempts used up,
@@ -47,6 +50,13 @@ type Rejection struct {
 	Dependency string
 	Policy     string // "breaker", "bulkhead", "ratelimit", "adaptive", "budget"
 	Err        error
+}
+
+// WaitEvent describes a call admitted after a wait.
+type WaitEvent struct {
+	Dependency string
+	Policy     string // "bulkhead" or "ratelimit"
+	Waited     time.Duration
 }
 
 // RetryEvent describes a retry decision.

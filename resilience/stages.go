@@ -101,6 +101,12 @@ func (p *Pipeline[T]) runTimeout(ctx context.Context, i int, now int64, fn func(
 	return v, err
 }
 
+func (p *Pipeline[T]) waited(ctx context.Context, policy string, d time.Duration) {
+	if f := p.hooks.OnWait; f != nil {
+		f(WaitEvent{Dependency: p.dependency(ctx), Policy: policy, Waited: d})
+	}
+}
+
 // outcomeOf classifies a call's result for breakers and limiters: the
 // caller's cancellation, declared business errors and rejections are
 // neutral; the expiry of one of the pipeline's own timeouts is a failure.
@@ -144,8 +150,9 @@ func (p *Pipeline[T]) runBulkhead(ctx context.Context, i int, now int64, fn func
 		return zero, err
 	}
 	defer b.release()
-	if waited {
+	if waited > 0 {
 		now = p.clk.now()
+		p.waited(ctx, "bulkhead", waited)
 	}
 	return p.run(ctx, i+1, now, fn, efn)
 }
@@ -156,6 +163,7 @@ func (p *Pipeline[T]) runRateLimit(ctx context.Context, i int, now int64, fn fun
 	if err == nil && wait > 0 {
 		if err = sleep(ctx, wait); err == nil {
 			now = p.clk.now()
+			p.waited(ctx, "ratelimit", wait)
 		}
 	}
 	if err != nil {
