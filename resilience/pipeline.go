@@ -40,14 +40,20 @@ type Options struct {
 //	Fallback → Timeout (total) → Retry → Hedge → admission (RateLimiter,
 //	Bulkhead, AdaptiveLimiter, in any order) → Breaker
 //
-// and a Timeout after the Retry (or Hedge), anywhere, bounds each attempt. Why: the
-// fallback sees every failure; the total timeout bounds the retries and
-// their waits; each attempt (and each hedged attempt) passes admission and
-// the breaker on its own, so that attempts are limited and counted and an
-// open breaker fails fast instead of being retried; a call waiting out a
-// backoff holds no bulkhead slot; a rejection by admission never uses up a
-// half-open breaker's probes nor counts as a failure of the dependency.
-// Each kind of policy may appear once (Timeout once on each side of Retry).
+// and a Timeout after the Retry (or Hedge), anywhere, bounds each attempt.
+// Why: the fallback sees every failure; the total timeout bounds the
+// retries and their waits; each attempt (and each hedged attempt) passes
+// admission and the breaker on its own, so that attempts are limited and
+// counted (one outcome per attempt) and an open breaker fails fast instead
+// of being retried; a call waiting out a backoff holds no bulkhead slot; a
+// rejection by admission never uses up a half-open breaker's probes nor
+// counts as a failure of the dependency. Each kind of policy may appear
+// once (Timeout once on each side of the first Retry or Hedge).
+//
+// Outcomes, for breakers and the adaptive limiter: nil is a success; the
+// expiry of one of the pipeline's timeouts, and any other error, is a
+// failure; errors declared Neutral, rejections by other policies, and
+// errors after the caller's own context ended are neutral (not counted).
 type Pipeline[T any] struct {
 	name     string
 	stages   []stage
