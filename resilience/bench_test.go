@@ -125,3 +125,13 @@ func TestHappyPathAllocatesNothing(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkAttemptTimeout: a retry with a per-attempt timeout, whose
+// context is the allocation a timeout costs.
+func BenchmarkAttemptTimeout(b *testing.B) {
+	p, err := resilience.New[int](resilience.Options{Name: "dep"}, resilience.Retry{}, resilience.Timeout(time.Second))
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchSerial(b, p)
+}
