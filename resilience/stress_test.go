@@ -1,0 +1,84 @@
+package resilience_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/fjord-data/fjord/resilience"
+)
+
+// TestHalfOpenAdmitsExactlyTheProbes: however many calls race for a
+// half-open breaker, exactly HalfOpenProbes get through.
+func TestHalfOpenAdmitsExactlyTheProbes(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		br := must(resilience.NewBreaker("dep", resilience.BreakerOptions{WindowCalls: 2, MinCalls: 2, HalfOpenProbes: 3, OpenFor: time.Second}))
+		p := mustPipeline[int](t, resilience.Options{}, br)
+		for range 2 {
+			p.Do(context.Background(), func(context.Context) (int, error) { return 0, errDown })
+		}
+		time.Sleep(time.Second)
+		release := make(chan struct{})
+		var admitted, rejected atomic.Int32
+		var wg sync.WaitGroup
+		for range 100 {
+			wg.Go(func() {
+				_, err := p.Do(context.Background(), func(context.Context) (int, error) {
+					admitted.Add(1)
+					<-release
+					return 1, nil
+				})
+				if errors.Is(err, resilience.ErrOpen) {
+					rejected.Add(1)
+				}
+			})
+		}
+		synctest.Wait()
+		close(release)
+		wg.Wait()
+		if admitted.Load() != 3 || rejected.Load() != 97 || br.State() != resilience.StateClosed {
+			t.Errorf("%d admitted, %d rejected, breaker %v; want 3, 97, closed", admitted.Load(), rejected.Load(), br.State())
+		}
+	})
+}
+
+// TestBulkheadUnderLoad: many goroutines on real time never exceed the
+// limit, and every call either runs or is refused.
+func TestBulkheadUnderLoad(t *testing.T) {
+	bh := must(resilience.NewBulkhead("dep", resilience.BulkheadOptions{MaxConcurrent: 4, MaxQueue: 8}))
+	p := mustPipeline[int](t, resilience.Options{}, bh)
+	var running, peak, ran, full atomic.Int32
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Go(func() {
+			for range 200 {
+				_, err := p.Do(context.Background(), func(context.Context) (int, error) {
+					n := running.Add(1)
+					for {
+						old := peak.Load()
+						if n <= old || peak.CompareAndSwap(old, n) {
+							break
+						}
+					}
+					running.Add(-1)
+					ran.Add(1)
+					return 0, nil
+				})
+				if errors.Is(err, resilience.ErrBulkheadFull) {
+					full.Add(1)
+				} else if err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if peak.Load() > 4 || ran.Load()+full.Load() != 16*200 || bh.InFlight() != 0 || bh.Queued() != 0 {
+		t.Errorf("peak %d, ran %d + refused %d, left %d in flight %d queued; want peak ≤ 4, 3200 calls, none left",
+			peak.Load(), ran.Load(), full.Load(), bh.InFlight(), bh.Queued())
+	}
+}
