@@ -130,7 +130,14 @@ func (p *Pipeline[T]) runBreaker(ctx context.Context, i int, now int64, b *Break
 		var zero T
 		return zero, err
 	}
+	done := false
+	defer func() {
+		if !done { // fn panicked: a failure, and a half-open probe's permit must not be lost
+			b.record(tok, outcomeFailure, now+off, p.clk.now()+off)
+		}
+	}()
 	v, err := p.run(ctx, i+1, now, fn, efn)
+	done = true
 	end := now
 	if b.needsEnd() {
 		end = p.clk.now()
@@ -184,7 +191,14 @@ func (p *Pipeline[T]) runAdaptive(ctx context.Context, i int, now int64, fn func
 		var zero T
 		return zero, err
 	}
+	done := false
+	defer func() {
+		if !done { // fn panicked: give the slot back
+			a.release(inflight, 0, false, false)
+		}
+	}()
 	v, err := p.run(ctx, i+1, now, fn, efn)
+	done = true
 	rtt := time.Duration(p.clk.now() - now)
 	oc := p.outcomeOf(ctx, err)
 	congested := oc == outcomeFailure && errors.Is(err, context.DeadlineExceeded)

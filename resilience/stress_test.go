@@ -82,3 +82,34 @@ func TestBulkheadUnderLoad(t *testing.T) {
 			peak.Load(), ran.Load(), full.Load(), bh.InFlight(), bh.Queued())
 	}
 }
+
+// TestPanicReleases: a panicking call gives back its bulkhead slot, its
+// adaptive-limit slot and its half-open probe, and counts as a failure.
+func TestPanicReleases(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		br := must(resilience.NewBreaker("dep", resilience.BreakerOptions{WindowCalls: 1, MinCalls: 1, HalfOpenProbes: 1, OpenFor: time.Second}))
+		bh := must(resilience.NewBulkhead("dep", resilience.BulkheadOptions{MaxConcurrent: 1}))
+		al := must(resilience.NewAdaptiveLimiter("dep", resilience.AdaptiveOptions{InitialLimit: 1, MaxLimit: 1}))
+		p := mustPipeline[int](t, resilience.Options{}, bh, al, br)
+		boom := func(context.Context) (int, error) { panic("boom") }
+		call := func(fn func(context.Context) (int, error)) (err error) {
+			defer func() {
+				if recover() != nil {
+					err = errors.New("panicked")
+				}
+			}()
+			_, err = p.Do(context.Background(), fn)
+			return err
+		}
+		if err := call(boom); err == nil || br.State() != resilience.StateOpen {
+			t.Fatalf("panic: %v, breaker %v; want the panic, and open", err, br.State())
+		}
+		time.Sleep(time.Second)
+		call(boom) // the probe panics: open again
+		time.Sleep(time.Second)
+		if err := call(ok); err != nil || br.State() != resilience.StateClosed || bh.InFlight() != 0 || al.InFlight() != 0 {
+			t.Errorf("after panics: %v, breaker %v, bulkhead %d, adaptive %d in flight; want a success, closed, 0, 0",
+				err, br.State(), bh.InFlight(), al.InFlight())
+		}
+	})
+}
