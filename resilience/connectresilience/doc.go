@@ -8,5 +8,5 @@
 //	budget, _ := resilience.NewBudget(resilience.BudgetOptions{})
 //	ic, err := connectresilience.NewInterceptor(connectresilience.Options{},
 //		resilience.Retry{Budget: budget}, breakers, resilience.Timeout(time.Second))
-//	client := eventsv1connect.NewEventStoreClient(http.DefaultClient, url, connect.WithInterceptors(ic))
+//	client := eventstorev1connect.NewEventStoreServiceClient(http.DefaultClient, url, connect.WithInterceptors(ic))
 package connectresilience
