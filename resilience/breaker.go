@@ -344,3 +344,47 @@ func (b *Breaker) transition(from uint64, to State, c StateChange) {
 		f(c)
 	}
 }
+
+// Permit is a breaker's admission of one call made outside a pipeline (a
+// stream, a hand-written integration). Report its outcome exactly once
+// with Success, Failure or Neutral; a permit never reported holds a
+// half-open probe.
+type Permit struct {
+	b     *Breaker
+	tok   uint64
+	start int64
+}
+
+// Allow admits a call, or returns an *OpenError (ErrOpen).
+func (b *Breaker) Allow() (Permit, error) {
+	tok, err := b.acquire()
+	if err != nil {
+		return Permit{}, err
+	}
+	var start int64
+	if b.needsEnd() {
+		start = b.clk.now()
+	}
+	return Permit{b: b, tok: tok, start: start}, nil
+}
+
+// Success reports that the call succeeded (slow if it took SlowCall or longer).
+func (p Permit) Success() { p.done(outcomeSuccess) }
+
+// Failure reports that the call failed.
+func (p Permit) Failure() { p.done(outcomeFailure) }
+
+// Neutral reports an outcome that says nothing about the dependency (the
+// caller cancelled, a business error).
+func (p Permit) Neutral() { p.done(outcomeNeutral) }
+
+func (p Permit) done(oc outcome) {
+	if p.b == nil {
+		return
+	}
+	end := p.start
+	if p.b.needsEnd() {
+		end = p.b.clk.now()
+	}
+	p.b.record(p.tok, oc, p.start, end)
+}

@@ -301,6 +301,25 @@ func validateOrder(stages []stage, names []string, desc string) error {
 // "fallback → timeout(total 2s) → retry(3 attempts, …) → breaker("db")".
 func (p *Pipeline[T]) String() string { return p.desc }
 
+// Breaker returns the breaker the pipeline uses for dependency (from its
+// Breakers registry, or its one Breaker whatever the name), or nil when it
+// has none; for calls the pipeline cannot run, such as streams (see
+// Breaker.Allow).
+func (p *Pipeline[T]) Breaker(dependency string) *Breaker {
+	for _, s := range p.stages {
+		switch {
+		case s.breaker != nil:
+			return s.breaker
+		case s.breakers != nil:
+			if dependency == "" {
+				dependency = p.name
+			}
+			return s.breakers.Get(dependency)
+		}
+	}
+	return nil
+}
+
 // Name returns Options.Name.
 func (p *Pipeline[T]) Name() string { return p.name }
 

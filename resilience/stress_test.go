@@ -113,3 +113,35 @@ func TestPanicReleases(t *testing.T) {
 		}
 	})
 }
+
+func TestPermit(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		br := must(resilience.NewBreaker("dep", resilience.BreakerOptions{WindowCalls: 3, MinCalls: 3, SlowCall: time.Second, HalfOpenProbes: 1, OpenFor: time.Second}))
+		p := mustPipeline[int](t, resilience.Options{}, br)
+		if p.Breaker("anything") != br {
+			t.Fatal("Pipeline.Breaker does not return the pipeline's breaker")
+		}
+		for _, report := range []func(resilience.Permit){resilience.Permit.Success, resilience.Permit.Neutral, resilience.Permit.Failure} {
+			permit, err := br.Allow()
+			if err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(2 * time.Second) // every call is slow
+			report(permit)
+		}
+		if c, f, s := br.Counts(); c != 2 || f != 1 || s != 2 {
+			t.Errorf("counts %d %d %d, want 2 calls (neutral not counted), 1 failure, 2 slow", c, f, s)
+		}
+		permit, _ := br.Allow()
+		permit.Success() // a quick third call: 1 failure and 2 slow of 3, under both thresholds (50%, 100%)
+		if br.State() != resilience.StateClosed {
+			t.Errorf("state %v, want closed", br.State())
+		}
+		permit, _ = br.Allow()
+		time.Sleep(2 * time.Second)
+		permit.Failure() // the window slides to failure, success, failure: 2 of 3 ≥ 50%
+		if _, err := br.Allow(); !errors.Is(err, resilience.ErrOpen) {
+			t.Errorf("Allow on an open breaker: %v, want ErrOpen", err)
+		}
+	})
+}

@@ -38,8 +38,8 @@ type Options struct {
 // FailedPrecondition, OutOfRange, Unimplemented, Unauthenticated,
 // Canceled) are business answers, neutral to breakers. Only procedures
 // declared idempotent (IdempotencyNoSideEffects, IdempotencyIdempotent) or
-// calls with an Idempotency-Key are retried or hedged. Streaming calls and
-// handlers pass through unchanged.
+// calls with an Idempotency-Key are retried or hedged. Client streams pass
+// the breaker only (see WrapStreamingClient); handlers pass through.
 type Interceptor struct {
 	p *resilience.Pipeline[connect.AnyResponse]
 	o Options
@@ -88,11 +88,6 @@ func (i *Interceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
 			return resp, classify(err, retryable)
 		})
 	}
-}
-
-// WrapStreamingClient implements connect.Interceptor: streams pass through.
-func (i *Interceptor) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
-	return next
 }
 
 // WrapStreamingHandler implements connect.Interceptor: handlers pass through.
