@@ -2,7 +2,8 @@
 // clients (which speak the Connect, gRPC and gRPC-Web protocols): an
 // interceptor runs each unary call through breakers, retries with a
 // budget, timeouts and the other policies, classifying status codes into
-// retryable failures, failures and neutral business answers.
+// retryable failures, failures and neutral business answers; client
+// streams pass the pipeline's circuit breaker.
 //
 //	breakers, _ := resilience.NewBreakers(100, resilience.BreakerOptions{})
 //	budget, _ := resilience.NewBudget(resilience.BudgetOptions{})
