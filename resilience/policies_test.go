@@ -179,6 +179,16 @@ func TestRateLimiter(t *testing.T) {
 		}
 		wg.Wait()
 		want := []time.Duration{0, 100 * time.Millisecond, 200 * time.Millisecond}
+		// A call cancelled while it waits gives its turn back.
+		ctx, cancel := context.WithCancel(context.Background())
+		go func() { time.Sleep(50 * time.Millisecond); cancel() }()
+		before := time.Now()
+		if _, err := p.Do(ctx, ok); err != context.Canceled {
+			t.Errorf("cancelled while waiting: %v", err)
+		}
+		if _, err := p.Do(context.Background(), ok); err != nil || time.Since(before) != 100*time.Millisecond {
+			t.Errorf("the next call: %v after %v; want its turn 100ms after the last, which the cancelled call gave back", err, time.Since(before))
+		}
 		if diff := cmp.Diff(want, at); diff != "" || rejected.Load() != 2 {
 			t.Errorf("paced calls (-want +got):\n%s\nrejected %d, want 2", diff, rejected.Load())
 		}

@@ -24,7 +24,8 @@ type RateLimiterOptions struct {
 // algorithm: one atomic "theoretical arrival time", advanced by one
 // interval per call with a compare-and-swap. It is safe for concurrent use
 // and may be shared by pipelines. A call that waits has reserved its turn;
-// if its context ends first the turn is not given back.
+// if its context ends first the turn is given back unless a later call
+// has reserved one since.
 type RateLimiter struct {
 	name     string
 	o        RateLimiterOptions
@@ -60,8 +61,8 @@ func (l *RateLimiter) String() string {
 }
 
 // take reserves a turn at limiter time now and returns how long to wait
-// for it, or ErrRateLimited.
-func (l *RateLimiter) take(now int64) (time.Duration, error) {
+// for it and the reservation (for refund), or ErrRateLimited.
+func (l *RateLimiter) take(now int64) (time.Duration, int64, error) {
 	fresh := false
 	for {
 		tat := l.tat.Load()
@@ -74,12 +75,17 @@ func (l *RateLimiter) take(now int64) (time.Duration, error) {
 				now, fresh = l.clk.now(), true
 				continue
 			}
-			return 0, &RejectedError{Dependency: l.name, Policy: "ratelimit", Limit: l.o.Burst, Reason: ErrRateLimited}
+			return 0, 0, &RejectedError{Dependency: l.name, Policy: "ratelimit", Limit: l.o.Burst, Reason: ErrRateLimited}
 		}
 		if l.tat.CompareAndSwap(tat, t+l.interval) {
-			return time.Duration(max(wait, 0)), nil
+			return time.Duration(max(wait, 0)), t + l.interval, nil
 		}
 	}
+}
+
+// refund gives back the turn reserved by take, if it is still the last one.
+func (l *RateLimiter) refund(reserved int64) {
+	l.tat.CompareAndSwap(reserved, reserved-l.interval)
 }
 
 // sleep waits d or until ctx ends.

@@ -166,11 +166,13 @@ func (p *Pipeline[T]) runBulkhead(ctx context.Context, i int, now int64, fn func
 
 func (p *Pipeline[T]) runRateLimit(ctx context.Context, i int, now int64, fn func(context.Context) (T, error), efn func(context.Context) error) (T, error) {
 	s := &p.stages[i]
-	wait, err := s.limiter.take(now + s.off)
+	wait, reserved, err := s.limiter.take(now + s.off)
 	if err == nil && wait > 0 {
 		if err = sleep(ctx, wait); err == nil {
 			now = p.clk.now()
 			p.waited(ctx, "ratelimit", wait)
+		} else {
+			s.limiter.refund(reserved)
 		}
 	}
 	if err != nil {
