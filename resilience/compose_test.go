@@ -21,6 +21,7 @@ func (e *events) hooks() resilience.Hooks {
 	return resilience.Hooks{
 		OnStateChange: func(c resilience.StateChange) { add("breaker %s→%s", c.From, c.To) },
 		OnReject:      func(r resilience.Rejection) { add("reject %s", r.Policy) },
+		OnOutcome:     func(o resilience.OutcomeEvent) { add("%s after %v", o.Outcome, o.Latency) },
 		OnWait:        func(w resilience.WaitEvent) { add("waited %v for %s", w.Waited, w.Policy) },
 		OnRetry:       func(r resilience.RetryEvent) { add("retry after attempt %d", r.Attempt) },
 		OnGiveUp:      func(r resilience.RetryEvent) { add("give up after attempt %d: %s", r.Attempt, r.Reason) },
@@ -56,8 +57,9 @@ func TestRetryOutsideBreaker(t *testing.T) {
 			t.Errorf("third call: %v, %d attempts in all; want ErrOpen without an attempt", err, f.calls)
 		}
 		want := events{
-			"retry after attempt 1", "retry after attempt 2", "give up after attempt 3: attempts exhausted",
-			"breaker closed→open", "retry after attempt 1", "reject breaker", "give up after attempt 2: rejected by a policy",
+			"failure after 0s", "retry after attempt 1", "failure after 0s", "retry after attempt 2", "failure after 0s",
+			"give up after attempt 3: attempts exhausted",
+			"breaker closed→open", "failure after 0s", "retry after attempt 1", "reject breaker", "give up after attempt 2: rejected by a policy",
 			"reject breaker", "give up after attempt 1: rejected by a policy",
 		}
 		if diff := cmp.Diff(want, ev); diff != "" {
@@ -86,7 +88,7 @@ func TestAdmissionOutsideBreaker(t *testing.T) {
 		if c, fl, _ := br.Counts(); c != 1 || fl != 1 {
 			t.Errorf("breaker counted %d calls, %d failures; want the one attempt that ran: 1, 1", c, fl)
 		}
-		if diff := cmp.Diff(events{"reject ratelimit", "give up after attempt 2: rejected by a policy"}, ev); diff != "" {
+		if diff := cmp.Diff(events{"failure after 0s", "reject ratelimit", "give up after attempt 2: rejected by a policy"}, ev); diff != "" {
 			t.Errorf("events (-want +got):\n%s", diff)
 		}
 	})

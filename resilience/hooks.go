@@ -15,6 +15,9 @@ type Hooks struct {
 	// OnStateChange: a circuit breaker moved between closed, open and
 	// half-open.
 	OnStateChange func(StateChange)
+	// OnOutcome: an attempt admitted by a breaker ended, classified as the
+	// breaker counted it (with its latency), for call metrics.
+	OnOutcome func(OutcomeEvent)
 	// OnReject: a policy refused a call (open breaker, full bulkhead, rate
 	// limit, concurrency limit, exhausted budget).
 	OnReject func(Rejection)
@@ -43,6 +46,14 @@ type StateChange struct {
 	// Window statistics that caused the change (closed → open), or the
 	// probes' results (half-open → closed or open).
 	Calls, Failures, Slow int64
+}
+
+// OutcomeEvent describes how an attempt that passed a breaker ended.
+type OutcomeEvent struct {
+	Dependency string
+	Outcome    string // "success", "failure" or "neutral"
+	Latency    time.Duration
+	Err        error
 }
 
 // Rejection describes a call a policy refused.

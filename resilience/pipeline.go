@@ -128,7 +128,7 @@ func New[T any](o Options, policies ...Policy) (*Pipeline[T], error) {
 		if s.kind == kindHedge && s.hedge.Budget != nil {
 			s.deposit = !slices.ContainsFunc(p.stages, func(r stage) bool { return r.kind == kindRetry && r.retry.Budget == s.hedge.Budget })
 		}
-		p.clocked = p.clocked || s.clocked()
+		p.clocked = p.clocked || s.clocked() || (s.kind == kindBreaker && o.Hooks.OnOutcome != nil)
 	}
 	if len(p.stages) > 0 && p.stages[0].kind == kindFallback {
 		p.stages = p.stages[1:] // run as the outermost step of every call

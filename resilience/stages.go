@@ -139,10 +139,14 @@ func (p *Pipeline[T]) runBreaker(ctx context.Context, i int, now int64, b *Break
 	v, err := p.run(ctx, i+1, now, fn, efn)
 	done = true
 	end := now
-	if b.needsEnd() {
+	if b.needsEnd() || p.hooks.OnOutcome != nil {
 		end = p.clk.now()
 	}
-	b.record(tok, p.outcomeOf(ctx, err), now+off, end+off)
+	oc := p.outcomeOf(ctx, err)
+	b.record(tok, oc, now+off, end+off)
+	if f := p.hooks.OnOutcome; f != nil {
+		f(OutcomeEvent{Dependency: b.name, Outcome: [...]string{"success", "failure", "neutral"}[oc], Latency: time.Duration(end - now), Err: err})
+	}
 	return v, err
 }
 
