@@ -1,0 +1,32 @@
+package resilience
+
+import (
+	"net/http"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// FuzzRetryAfter: any header value parses without panicking to a
+// non-negative wait, and whole seconds parse exactly.
+func FuzzRetryAfter(f *testing.F) {
+	for _, s := range []string{"", "0", "120", "-1", "1.5", "Wed, 21 Oct 2015 07:28:00 GMT", "Mon, 02 Jan 2006 15:04:05 MST", "99999999999999999999"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		d := retryAfter(v)
+		if d < 0 {
+			t.Fatalf("retryAfter(%q) = %v, negative", v, d)
+		}
+		if n, err := strconv.Atoi(v); err == nil && n >= 0 && n < 1<<30 && d != time.Duration(n)*time.Second {
+			t.Fatalf("retryAfter(%q) = %v, want %ds", v, d, n)
+		}
+	})
+}
+
+func TestRetryAfterDate(t *testing.T) {
+	later := time.Now().Add(time.Hour).UTC().Format(http.TimeFormat)
+	if d := retryAfter(later); d < 59*time.Minute || d > time.Hour {
+		t.Errorf("retryAfter(an hour from now) = %v", d)
+	}
+}
