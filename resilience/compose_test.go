@@ -20,14 +20,16 @@ func (e *events) hooks() resilience.Hooks {
 	add := func(format string, args ...any) { *e = append(*e, fmt.Sprintf(format, args...)) }
 	return resilience.Hooks{
 		OnStateChange: func(c resilience.StateChange) { add("breaker %s→%s", c.From, c.To) },
-		OnReject:      func(r resilience.Rejection) { add("reject %s", r.Policy) },
-		OnOutcome:     func(o resilience.OutcomeEvent) { add("%s after %v", o.Outcome, o.Latency) },
-		OnWait:        func(w resilience.WaitEvent) { add("waited %v for %s", w.Waited, w.Policy) },
-		OnRetry:       func(r resilience.RetryEvent) { add("retry after attempt %d", r.Attempt) },
-		OnGiveUp:      func(r resilience.RetryEvent) { add("give up after attempt %d: %s", r.Attempt, r.Reason) },
-		OnTimeout:     func(te resilience.TimeoutError) { add("timeout %s", te.Scope) },
-		OnHedge:       func(h resilience.HedgeEvent) { add("hedge %d", h.Attempt) },
-		OnFallback:    func(f resilience.FallbackEvent) { add("fallback") },
+		OnReject:      func(_ context.Context, r resilience.Rejection) { add("reject %s", r.Policy) },
+		OnOutcome:     func(_ context.Context, o resilience.OutcomeEvent) { add("%s after %v", o.Outcome, o.Latency) },
+		OnWait:        func(_ context.Context, w resilience.WaitEvent) { add("waited %v for %s", w.Waited, w.Policy) },
+		OnRetry:       func(_ context.Context, r resilience.RetryEvent) { add("retry after attempt %d", r.Attempt) },
+		OnGiveUp: func(_ context.Context, r resilience.RetryEvent) {
+			add("give up after attempt %d: %s", r.Attempt, r.Reason)
+		},
+		OnTimeout:     func(_ context.Context, te resilience.TimeoutError) { add("timeout %s", te.Scope) },
+		OnHedge:       func(_ context.Context, h resilience.HedgeEvent) { add("hedge %d", h.Attempt) },
+		OnFallback:    func(_ context.Context, f resilience.FallbackEvent) { add("fallback") },
 		OnLimitChange: func(l resilience.LimitChange) { add("limit %d→%d", l.From, l.To) },
 	}
 }
@@ -78,7 +80,7 @@ func TestAdmissionOutsideBreaker(t *testing.T) {
 		bh := must(resilience.NewBulkhead("dep", resilience.BulkheadOptions{MaxConcurrent: 1}))
 		hooks := ev.hooks()
 		held := -1
-		hooks.OnRetry = func(resilience.RetryEvent) { held = bh.InFlight() }
+		hooks.OnRetry = func(context.Context, resilience.RetryEvent) { held = bh.InFlight() }
 		p := mustPipeline[int](t, resilience.Options{Name: "dep", Hooks: hooks}, resilience.Retry{MaxAttempts: 3, BaseDelay: time.Millisecond}, rl, bh, br)
 		f := &flaky{n: 1, err: errDown}
 		_, err := p.Do(context.Background(), f.do)

@@ -11,30 +11,35 @@ import (
 // on the goroutine that caused the change) and must be fast and must not
 // call back into the pipeline. The same Hooks type is accepted by Options,
 // BreakerOptions and AdaptiveOptions; each uses the fields that concern it.
+//
+// The hooks of one call's decisions (outcome, reject, wait, retry, give-up,
+// timeout, hedge, fallback) get that call's context, so that a tracer can
+// record them as events of the call's span (see telemetry); state and limit
+// changes belong to no single call.
 type Hooks struct {
 	// OnStateChange: a circuit breaker moved between closed, open and
 	// half-open.
 	OnStateChange func(StateChange)
 	// OnOutcome: an attempt admitted by a breaker ended, classified as the
 	// breaker counted it (with its latency), for call metrics.
-	OnOutcome func(OutcomeEvent)
+	OnOutcome func(context.Context, OutcomeEvent)
 	// OnReject: a policy refused a call (open breaker, full bulkhead, rate
 	// limit, concurrency limit, exhausted budget).
-	OnReject func(Rejection)
+	OnReject func(context.Context, Rejection)
 	// OnWait: a call was admitted by a bulkhead or rate limiter after
 	// waiting for a slot or its turn.
-	OnWait func(WaitEvent)
+	OnWait func(context.Context, WaitEvent)
 	// OnRetry: the retry policy decided to retry after Delay.
-	OnRetry func(RetryEvent)
+	OnRetry func(context.Context, RetryEvent)
 	// OnGiveUp: the retry policy stopped with an error (attempts used up,
 	// error not retryable, Retry-After too long, deadline too close).
-	OnGiveUp func(RetryEvent)
+	OnGiveUp func(context.Context, RetryEvent)
 	// OnTimeout: a total or per-attempt timeout expired.
-	OnTimeout func(TimeoutError)
+	OnTimeout func(context.Context, TimeoutError)
 	// OnHedge: the hedge policy started another concurrent attempt.
-	OnHedge func(HedgeEvent)
+	OnHedge func(context.Context, HedgeEvent)
 	// OnFallback: the fallback replaced a failure.
-	OnFallback func(FallbackEvent)
+	OnFallback func(context.Context, FallbackEvent)
 	// OnLimitChange: the adaptive limiter changed its concurrency limit.
 	OnLimitChange func(LimitChange)
 }

@@ -349,7 +349,7 @@ func (p *Pipeline[T]) exec(ctx context.Context, fn func(context.Context) (T, err
 		return v, err
 	}
 	if f := p.hooks.OnFallback; f != nil {
-		f(FallbackEvent{Dependency: p.dependency(ctx), Err: err})
+		f(ctx, FallbackEvent{Dependency: p.dependency(ctx), Err: err})
 	}
 	return p.fallback.Func(ctx, err)
 }
@@ -396,7 +396,7 @@ func (p *Pipeline[T]) run(ctx context.Context, i int, now int64, fn func(context
 
 func (p *Pipeline[T]) reject(ctx context.Context, policy string, err error) {
 	if f := p.hooks.OnReject; f != nil {
-		f(Rejection{Dependency: p.dependency(ctx), Policy: policy, Err: err})
+		f(ctx, Rejection{Dependency: p.dependency(ctx), Policy: policy, Err: err})
 	}
 }
 

@@ -25,7 +25,7 @@ func hang(ctx context.Context) (int, error) {
 func TestTimeouts(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var timeouts []string
-		o := resilience.Options{Name: "dep", Hooks: resilience.Hooks{OnTimeout: func(e resilience.TimeoutError) {
+		o := resilience.Options{Name: "dep", Hooks: resilience.Hooks{OnTimeout: func(_ context.Context, e resilience.TimeoutError) {
 			timeouts = append(timeouts, fmt.Sprintf("%s %v", e.Scope, e.Timeout))
 		}}}
 		p := mustPipeline[int](t, o, resilience.Timeout(time.Second), resilience.Retry{MaxAttempts: 5, BaseDelay: time.Millisecond},
@@ -253,7 +253,7 @@ func TestAdaptiveLimiter(t *testing.T) {
 func TestHedge(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var hedges int
-		p := mustPipeline[int](t, resilience.Options{Hooks: resilience.Hooks{OnHedge: func(resilience.HedgeEvent) { hedges++ }}},
+		p := mustPipeline[int](t, resilience.Options{Hooks: resilience.Hooks{OnHedge: func(context.Context, resilience.HedgeEvent) { hedges++ }}},
 			resilience.Hedge{Delay: 50 * time.Millisecond, MaxHedges: 2})
 		var n atomic.Int32
 		var cancelled atomic.Int32
@@ -295,7 +295,7 @@ func TestHedgeBudget(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		budget := must(resilience.NewBudget(resilience.BudgetOptions{Ratio: 0.5, NoFloor: true}))
 		var rejected int
-		p := mustPipeline[int](t, resilience.Options{Hooks: resilience.Hooks{OnReject: func(r resilience.Rejection) { rejected++ }}},
+		p := mustPipeline[int](t, resilience.Options{Hooks: resilience.Hooks{OnReject: func(_ context.Context, r resilience.Rejection) { rejected++ }}},
 			resilience.Hedge{Delay: 10 * time.Millisecond, Budget: budget})
 		var attempts atomic.Int32
 		slow := func(context.Context) (int, error) {
@@ -318,7 +318,7 @@ func TestFallback(t *testing.T) {
 		br := must(resilience.NewBreaker("dep", resilience.BreakerOptions{WindowCalls: 2, MinCalls: 2}))
 		var fallbacks []string
 		o := resilience.Options{Name: "dep", Neutral: func(err error) bool { return errors.Is(err, errBusiness) },
-			Hooks: resilience.Hooks{OnFallback: func(e resilience.FallbackEvent) { fallbacks = append(fallbacks, e.Err.Error()) }}}
+			Hooks: resilience.Hooks{OnFallback: func(_ context.Context, e resilience.FallbackEvent) { fallbacks = append(fallbacks, e.Err.Error()) }}}
 		stale := resilience.Fallback[int]{Func: func(ctx context.Context, err error) (int, error) { return -1, nil }}
 		p := mustPipeline[int](t, o, stale, br)
 		if _, err := p.Do(context.Background(), func(context.Context) (int, error) { return 0, errBusiness }); err != errBusiness {

@@ -60,7 +60,7 @@ func TestRetryBackoff(t *testing.T) {
 func TestRetryAfter(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var gaveUp []string
-		p := mustPipeline[int](t, resilience.Options{Hooks: resilience.Hooks{OnGiveUp: func(e resilience.RetryEvent) { gaveUp = append(gaveUp, e.Reason) }}},
+		p := mustPipeline[int](t, resilience.Options{Hooks: resilience.Hooks{OnGiveUp: func(_ context.Context, e resilience.RetryEvent) { gaveUp = append(gaveUp, e.Reason) }}},
 			resilience.Retry{MaxAttempts: 3, BaseDelay: time.Millisecond, MaxDelay: 10 * time.Second})
 		f := &flaky{n: 1, err: retryAfter{5 * time.Second}, start: time.Now()}
 		if _, err := p.Do(context.Background(), f.do); err != nil {
@@ -106,7 +106,7 @@ func TestRetryDoesNotRetry(t *testing.T) {
 				var reasons []string
 				o := resilience.Options{
 					Neutral: func(err error) bool { return errors.Is(err, errBusiness) },
-					Hooks:   resilience.Hooks{OnGiveUp: func(e resilience.RetryEvent) { reasons = append(reasons, e.Reason) }},
+					Hooks:   resilience.Hooks{OnGiveUp: func(_ context.Context, e resilience.RetryEvent) { reasons = append(reasons, e.Reason) }},
 				}
 				p := mustPipeline[int](t, o, resilience.Retry{MaxAttempts: 2, If: func(err error) bool { return err != errNo }})
 				f := &flaky{n: 10, err: tt.err}
@@ -162,7 +162,7 @@ func TestBudget(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		budget := must(resilience.NewBudget(resilience.BudgetOptions{Ratio: 0.1, NoFloor: true}))
 		var rejections int
-		o := resilience.Options{Name: "dep", Hooks: resilience.Hooks{OnReject: func(r resilience.Rejection) {
+		o := resilience.Options{Name: "dep", Hooks: resilience.Hooks{OnReject: func(_ context.Context, r resilience.Rejection) {
 			if r.Policy == "budget" {
 				rejections++
 			}

@@ -87,7 +87,7 @@ func TestFailureScenario(t *testing.T) {
 				halfOpens.Add(1)
 			}
 		},
-		OnRetry: func(resilience.RetryEvent) { retries.Add(1) },
+		OnRetry: func(context.Context, resilience.RetryEvent) { retries.Add(1) },
 	}
 	const probes = 3
 	budget := must(resilience.NewBudget(resilience.BudgetOptions{Ratio: 0.1, MinPerSecond: 1}))

@@ -42,7 +42,7 @@ func (p *Pipeline[T]) runRetry(ctx context.Context, i int, now int64, fn func(co
 			return v, berr
 		}
 		if f := p.hooks.OnRetry; f != nil {
-			f(RetryEvent{Dependency: p.dependency(ctx), Attempt: attempt, Delay: delay, Err: err})
+			f(ctx, RetryEvent{Dependency: p.dependency(ctx), Attempt: attempt, Delay: delay, Err: err})
 		}
 		p.log.Debug("retrying", "dependency", p.dependency(ctx), "attempt", attempt, "delay", delay, "err", err)
 		if werr := sleep(ctx, delay); werr != nil {
@@ -73,7 +73,7 @@ func (p *Pipeline[T]) noRetry(ctx context.Context, r *Retry, attempt int, err er
 
 func (p *Pipeline[T]) giveUp(ctx context.Context, attempt int, reason string, err error) {
 	if f := p.hooks.OnGiveUp; f != nil {
-		f(RetryEvent{Dependency: p.dependency(ctx), Attempt: attempt, Reason: reason, Err: err})
+		f(ctx, RetryEvent{Dependency: p.dependency(ctx), Attempt: attempt, Reason: reason, Err: err})
 	}
 }
 
@@ -94,7 +94,7 @@ func (p *Pipeline[T]) runTimeout(ctx context.Context, i int, now int64, fn func(
 			terr = &TimeoutError{Dependency: dep, Scope: terr.Scope, Timeout: terr.Timeout}
 		}
 		if f := p.hooks.OnTimeout; f != nil {
-			f(*terr)
+			f(ctx, *terr)
 		}
 		return v, terr
 	}
@@ -103,7 +103,7 @@ func (p *Pipeline[T]) runTimeout(ctx context.Context, i int, now int64, fn func(
 
 func (p *Pipeline[T]) waited(ctx context.Context, policy string, d time.Duration) {
 	if f := p.hooks.OnWait; f != nil {
-		f(WaitEvent{Dependency: p.dependency(ctx), Policy: policy, Waited: d})
+		f(ctx, WaitEvent{Dependency: p.dependency(ctx), Policy: policy, Waited: d})
 	}
 }
 
@@ -145,7 +145,7 @@ func (p *Pipeline[T]) runBreaker(ctx context.Context, i int, now int64, b *Break
 	oc := p.outcomeOf(ctx, err)
 	b.record(tok, oc, now+off, end+off)
 	if f := p.hooks.OnOutcome; f != nil {
-		f(OutcomeEvent{Dependency: b.name, Outcome: [...]string{"success", "failure", "neutral"}[oc], Latency: time.Duration(end - now), Err: err})
+		f(ctx, OutcomeEvent{Dependency: b.name, Outcome: [...]string{"success", "failure", "neutral"}[oc], Latency: time.Duration(end - now), Err: err})
 	}
 	return v, err
 }
@@ -270,7 +270,7 @@ func (p *Pipeline[T]) runHedge(ctx context.Context, i int, now int64, fn func(co
 				started++
 				pending++
 				if f := p.hooks.OnHedge; f != nil {
-					f(HedgeEvent{Dependency: p.dependency(ctx), Attempt: started})
+					f(ctx, HedgeEvent{Dependency: p.dependency(ctx), Attempt: started})
 				}
 				start()
 				timer.Reset(h.Delay)

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/fjord-data/fjord/resilience"
 )
 
 // DefaultStatusHeader is the response header that carries the cache status
@@ -519,4 +521,26 @@ func varyFields(respHeader, reqHeader http.Header) ([]VaryField, bool) {
 		}
 	}
 	return fields, true
+}
+
+// FallbackPolicy returns a resilience fallback that answers a failed call
+// with Stale(req, maxAge) when there is such a copy ("serve stale while the
+// dependency is down"), and otherwise returns the failure unchanged. It is
+// for a resilience.Transport in front of the cache, so that the breaker
+// sees every call and an open breaker is answered from the cache:
+//
+//	cache := httpcache.New(http.DefaultTransport, nil)
+//	rt, err := resilience.NewTransport(cache, resilience.TransportOptions{},
+//		cache.FallbackPolicy(time.Hour), resilience.Retry{MaxAttempts: 3}, breakers)
+//
+// With the cache in front instead, Options.StaleIfError does the same job.
+func (c *Cache) FallbackPolicy(maxAge time.Duration) resilience.Fallback[*http.Response] {
+	serve := c.Fallback(maxAge)
+	return resilience.Fallback[*http.Response]{Func: func(ctx context.Context, err error) (*http.Response, error) {
+		req := resilience.RequestFrom(ctx)
+		if req == nil {
+			return nil, err
+		}
+		return serve(req, err)
+	}}
 }
