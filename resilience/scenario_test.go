@@ -6,13 +6,13 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/fjord-data/fjord/resilience"
+	"github.com/fjord-data/fjord/resilience/httpcache"
 )
 
 // dependency is a real HTTP server on loopback whose health the test
@@ -29,34 +29,11 @@ func (d *dependency) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "down", http.StatusServiceUnavailable)
 	case "slow":
 		<-r.Context().Done() // the client's attempt timeout ends it
-	default:
+	default: // stored by the cache (it has a validator) and revalidated on every call
+		w.Header().Set("Cache-Control", "max-age=0")
+		w.Header().Set("ETag", `"v1"`)
 		fmt.Fprint(w, "fresh "+r.URL.Path)
 	}
-}
-
-// staleCache stands in for the HTTP cache: it remembers the last good
-// body per URL and serves it when the pipeline fails.
-type staleCache struct {
-	mu     sync.Mutex
-	bodies map[string]string
-}
-
-func (c *staleCache) remember(url, body string) {
-	c.mu.Lock()
-	c.bodies[url] = body
-	c.mu.Unlock()
-}
-
-func (c *staleCache) fallback(ctx context.Context, err error) (*http.Response, error) {
-	r := resilience.RequestFrom(ctx)
-	c.mu.Lock()
-	body, ok := c.bodies[r.URL.String()]
-	c.mu.Unlock()
-	if !ok {
-		return nil, err
-	}
-	return &http.Response{StatusCode: 200, Header: http.Header{"Warning": {`110 - "Response is Stale"`}},
-		Body: io.NopCloser(strings.NewReader(body)), Request: r}, nil
 }
 
 // phase counts what the callers saw during one phase.
@@ -94,9 +71,14 @@ func TestFailureScenario(t *testing.T) {
 	breaker := must(resilience.NewBreaker("dep", resilience.BreakerOptions{WindowCalls: 20, MinCalls: 10, SlowCall: 50 * time.Millisecond,
 		SlowCallRate: 0.5, OpenFor: 100 * time.Millisecond, HalfOpenProbes: probes, Hooks: hooks}))
 	bulkhead := must(resilience.NewBulkhead("dep", resilience.BulkheadOptions{MaxConcurrent: 16, MaxQueue: 16}))
-	cache := &staleCache{bodies: map[string]string{}}
-	tr := must(resilience.NewTransport(base, resilience.TransportOptions{Options: resilience.Options{Name: "dep", Hooks: hooks}},
-		resilience.Fallback[*http.Response]{Func: cache.fallback},
+	// The HTTP cache sits below the policies: every call goes through the
+	// breaker, and an open breaker is answered with the cache's stale copy.
+	// Its upstream requests are bounded like the attempts, since they run
+	// detached from the callers' cancellation.
+	cache := httpcache.New(base, &httpcache.Options{RefreshTimeout: 100 * time.Millisecond})
+	defer cache.Close()
+	tr := must(resilience.NewTransport(cache, resilience.TransportOptions{Options: resilience.Options{Name: "dep", Hooks: hooks}},
+		cache.FallbackPolicy(time.Hour),
 		resilience.Timeout(2*time.Second),
 		resilience.Retry{MaxAttempts: 3, BaseDelay: time.Millisecond, MaxDelay: 10 * time.Millisecond, Budget: budget},
 		bulkhead, breaker,
@@ -122,14 +104,13 @@ func TestFailureScenario(t *testing.T) {
 						atomic.AddInt64(&p.failed, 1)
 						continue
 					}
-					body, _ := io.ReadAll(resp.Body)
+					_, _ = io.Copy(io.Discard, resp.Body)
 					resp.Body.Close()
 					switch {
-					case resp.StatusCode == 200 && resp.Header.Get("Warning") != "":
+					case resp.StatusCode == 200 && resp.Header.Get(httpcache.DefaultStatusHeader) == string(httpcache.StatusFallback):
 						atomic.AddInt64(&p.stale, 1)
 					case resp.StatusCode == 200:
 						atomic.AddInt64(&p.fresh, 1)
-						cache.remember(url, string(body))
 					default:
 						atomic.AddInt64(&p.failed, 1)
 					}
