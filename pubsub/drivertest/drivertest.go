@@ -121,5 +121,6 @@ func Run(t *testing.T, h Harness) {
 		t.Run("RedeliveredAfterNack", s.testRedeliveredAfterNack)
 	})
 	t.Run("Order/KeysInterleaved", s.testOrderedKeys)
+	t.Run("Order/AfterNack", s.testOrderAfterNack)
 	t.Run("Dedup/SourceAndID", s.testDedup)
 }
