@@ -66,7 +66,8 @@ type ParkedMessage struct {
 // List yields parked messages as they are received, until none has
 // arrived for ParkedOptions.IdleWait or ctx ends (then it yields ctx's
 // error). A parked copy whose park extensions are malformed is still
-// yielded, with what could be read.
+// yielded, with what could be read. When the loop stops early, the
+// messages received and not yet yielded stay held too, until Close.
 func (p *Parked) List(ctx context.Context) iter.Seq2[*ParkedMessage, error] {
 	return func(yield func(*ParkedMessage, error) bool) {
 		for {
@@ -80,25 +81,16 @@ func (p *Parked) List(ctx context.Context) iter.Seq2[*ParkedMessage, error] {
 				yield(nil, fmt.Errorf("pubsub: list parked messages: %w", err))
 				return
 			}
-			for i, dm := range msgs {
+			for _, dm := range msgs {
 				if !yield(parsePark(dm), nil) {
-					p.release(ctx, msgs[i+1:])
+					// The rest stay held until Close: a Nack could give back
+					// the yielded ones too (stomppubsub and rabbitpubsub
+					// give back all a subscription holds).
 					return
 				}
 			}
 		}
 	}
-}
-
-func (p *Parked) release(ctx context.Context, msgs []*driver.Message) {
-	if len(msgs) == 0 {
-		return
-	}
-	ids := make([]driver.AckID, len(msgs))
-	for i, m := range msgs {
-		ids[i] = m.AckID
-	}
-	_ = p.sub.Nack(context.WithoutCancel(ctx), ids) // best effort: Close gives them back too
 }
 
 // parsePark reads the park extensions of a parked copy.
@@ -147,7 +139,9 @@ func (p *Parked) Discard(ctx context.Context, pm *ParkedMessage) error {
 }
 
 // Release gives pms back to the park destination unchanged, to be listed
-// again.
+// again. Over a driver whose Nack gives back everything its subscription
+// holds (stomppubsub, rabbitpubsub) the other held messages go back too:
+// settle those first.
 func (p *Parked) Release(ctx context.Context, pms ...*ParkedMessage) error {
 	ids := make([]driver.AckID, len(pms))
 	for i, pm := range pms {
