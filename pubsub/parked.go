@@ -7,7 +7,6 @@ import (
 	"iter"
 	"maps"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/fjord-data/fjord/pubsub/driver"
@@ -101,7 +100,9 @@ func parsePark(dm *driver.Message) *ParkedMessage {
 	pm.FirstFailure, _ = time.Parse(time.RFC3339Nano, a[ExtParkFirstFailure])
 	pm.LastFailure, _ = time.Parse(time.RFC3339Nano, a[ExtParkLastFailure])
 	orig := maps.Clone(a)
-	maps.DeleteFunc(orig, func(k, _ string) bool { return strings.HasPrefix(k, "fjordpark") })
+	for _, name := range []string{ExtParkReason, ExtParkAttempts, ExtParkTopic, ExtParkConsumer, ExtParkFirstFailure, ExtParkLastFailure} {
+		delete(orig, name)
+	}
 	pm.Original = &driver.Message{Attributes: orig, Key: dm.Key, Data: dm.Data}
 	pm.Message, pm.Invalid = fromDriver(pm.Original)
 	if pm.Invalid != nil {

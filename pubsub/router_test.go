@@ -497,7 +497,9 @@ func TestParkedRequeue(t *testing.T) {
 		orig := event("t", "k", 1)
 		orig.Subject = "order/1"
 		orig.Time = time.Date(2026, 11, 25, 1, 2, 3, 0, time.UTC)
-		orig.Extensions = map[string]string{"tenant": "a"}
+		// An extension of the user's own that merely starts like the park
+		// extensions stays with the message.
+		orig.Extensions = map[string]string{"tenant": "a", "fjordparkzone": "eu"}
 		f.publish(orig)
 		<-c.done
 		stop()
