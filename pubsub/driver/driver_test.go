@@ -17,7 +17,7 @@ func TestDedupKey(t *testing.T) {
 		}
 		return &driver.Message{Attributes: a}
 	}
-	park := driver.ParkReasonAttribute
+	park := driver.ParkAttribute
 	tests := []struct {
 		name string
 		m    *driver.Message
@@ -25,8 +25,10 @@ func TestDedupKey(t *testing.T) {
 		{"original", msg()},
 		{"requeued once", msg(driver.RequeueAttribute, "1")},
 		{"requeued twice", msg(driver.RequeueAttribute, "2")},
-		{"parked", msg(park, "failed 5 attempts: boom")},
-		{"parked after a requeue", msg(driver.RequeueAttribute, "1", park, "failed 5 attempts: boom")},
+		{"parked by billing", msg(park, "billing")},
+		{"parked by shipping", msg(park, "shipping")},
+		{"parked by an unnamed consumer", msg(park, "")},
+		{"parked after a requeue", msg(driver.RequeueAttribute, "1", park, "billing")},
 		{"other id", &driver.Message{Attributes: map[string]string{"source": "/shop/orders", "id": "43"}}},
 		{"other source", &driver.Message{Attributes: map[string]string{"source": "/shop/order", "id": "s42"}}},
 	}
@@ -40,7 +42,7 @@ func TestDedupKey(t *testing.T) {
 	}
 	same := []struct{ a, b *driver.Message }{
 		{msg(), msg("type", "other", "subject", "x")},
-		{msg(park, "one reason"), msg(park, "another reason", "fjordparkattempts", "3")},
+		{msg(park, "billing", driver.ParkReasonAttribute, "one reason"), msg(park, "billing", driver.ParkReasonAttribute, "another reason", "fjordparkattempts", "3")},
 	}
 	for _, s := range same {
 		if a, b := driver.DedupKey(s.a), driver.DedupKey(s.b); a != b {

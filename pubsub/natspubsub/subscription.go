@@ -60,8 +60,8 @@ type SubscriptionOptions struct {
 // while it is open: a goroutine owned by the Subscription tells JetStream
 // every AckWait/3 that such messages are in progress ("+WPI"), so a slow
 // or retrying handler does not get a second copy of its message. They are
-// delivered again after Nack, after Close, or AckWait after this process
-// stops reaching the server.
+// delivered again after Nack, after Close, AckWait after an Ack or Nack of
+// theirs failed, or AckWait after this process stops reaching the server.
 //
 // Order: JetStream delivers a consumer's messages in stream order, so the
 // messages of one key arrive in the order they were stored; a message
@@ -287,7 +287,9 @@ func (s *Subscription) collect(batch jetstream.MessageBatch) ([]*driver.Message,
 // every acknowledgement (a double ack, pipelined: one round trip for the
 // batch). A nil error therefore means the server recorded them, not just
 // that they left this process; an error may leave some acknowledged, and
-// acknowledging one again is harmless.
+// acknowledging one again is harmless. Either way the messages are no
+// longer reported in progress: those the error left unacknowledged are
+// delivered again after AckWait.
 func (s *Subscription) Ack(ctx context.Context, ids []driver.AckID) error {
 	return s.settle(ctx, ids, []byte("+ACK"), "ack")
 }
@@ -312,6 +314,11 @@ func (s *Subscription) settle(ctx context.Context, ids []driver.AckID, body []by
 	}
 	s.mu.Lock()
 	closed := s.mu.closed
+	// Settled or not, they are no longer reported in progress: when this
+	// fails, AckWait brings them back (unless the ack got through).
+	for _, subj := range subjects {
+		delete(s.mu.outstanding, subj)
+	}
 	s.mu.Unlock()
 	if closed {
 		return ErrClosed
@@ -322,11 +329,6 @@ func (s *Subscription) settle(ctx context.Context, ids []driver.AckID, body []by
 	if err := s.request(ctx, subjects, body); err != nil {
 		return fmt.Errorf("natspubsub: %s on %q: %w", what, s.name, err)
 	}
-	s.mu.Lock()
-	for _, subj := range subjects {
-		delete(s.mu.outstanding, subj)
-	}
-	s.mu.Unlock()
 	return nil
 }
 

@@ -29,7 +29,8 @@ const (
 
 // encode maps m to an AMQP publishing in binary content mode. The id is
 // also the message-id property, so that RabbitMQ tools and AMQP clients
-// that know nothing of CloudEvents still see it.
+// that know nothing of CloudEvents still see it, unless it is longer than
+// that property (an AMQP short string) can be.
 func encode(m *driver.Message) amqp.Publishing {
 	headers := make(amqp.Table, len(m.Attributes)+1)
 	for name, value := range m.Attributes {
@@ -44,10 +45,61 @@ func encode(m *driver.Message) amqp.Publishing {
 	return amqp.Publishing{
 		Headers:      headers,
 		ContentType:  m.Attributes["datacontenttype"],
-		MessageId:    m.Attributes["id"],
+		MessageId:    shortOrEmpty(m.Attributes["id"]),
 		DeliveryMode: amqp.Persistent,
 		Body:         m.Data,
 	}
+}
+
+// maxShortstr is the longest AMQP short string: routing keys, header
+// names and the content-type and message-id properties.
+const maxShortstr = 255
+
+func shortOrEmpty(s string) string {
+	if len(s) > maxShortstr {
+		return ""
+	}
+	return s
+}
+
+// checkFits reports, as an error matching ErrTooLarge, what of p and its
+// routing key AMQP 0-9-1 cannot carry: a short string over 255 bytes, or a
+// content header frame (properties and headers) over frameMax, the
+// connection's negotiated frame_max (0 or less: no limit). amqp091 would
+// fail such a publish by closing the whole connection.
+func checkFits(p *amqp.Publishing, routingKey string, frameMax int) error {
+	id, _ := p.Headers[HeaderPrefix+"id"].(string)
+	tooLong := func(what string, n int) error {
+		return fmt.Errorf("%w: message %q: %s is %d bytes, more than AMQP's %d", ErrTooLarge, id, what, n, maxShortstr)
+	}
+	if len(routingKey) > maxShortstr {
+		return tooLong("the routing key", len(routingKey))
+	}
+	if len(p.ContentType) > maxShortstr {
+		return tooLong("datacontenttype (the content-type property)", len(p.ContentType))
+	}
+	for name := range p.Headers {
+		if len(name) > maxShortstr {
+			return tooLong(fmt.Sprintf("header name %.40q…", name), len(name))
+		}
+	}
+	size := headerFrameSize(p)
+	if frameMax > 0 && size > frameMax {
+		return fmt.Errorf("%w: message %q: its attributes take %d bytes, more than the connection's frame_max of %d", ErrTooLarge, id, size, frameMax)
+	}
+	return nil
+}
+
+// headerFrameSize is the size of p's content header frame: frame header
+// and end (8); class, weight, body size and property flags (14); then the
+// properties encode sets: content-type and message-id (short strings),
+// delivery-mode, and the headers table of string values.
+func headerFrameSize(p *amqp.Publishing) int {
+	size := 8 + 14 + 1 + len(p.ContentType) + 1 + 1 + len(p.MessageId) + 4
+	for name, v := range p.Headers {
+		size += 1 + len(name) + 1 + 4 + len(canonical(v))
+	}
+	return size
 }
 
 // decode maps the parts of a delivery the binding covers back to a driver

@@ -183,6 +183,17 @@ func (c *Conn) channel(ctx context.Context) (*amqp.Channel, error) {
 	return ch, nil
 }
 
+// frameMax is the frame_max negotiated by the current connection; 0 when
+// there is none.
+func (c *Conn) frameMax() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.mu.conn == nil {
+		return 0
+	}
+	return c.mu.conn.Config.FrameSize
+}
+
 // Ping checks that the broker answers: it opens and closes a channel,
 // dialing once when the connection has closed.
 func (c *Conn) Ping(ctx context.Context) error {

@@ -50,9 +50,10 @@
 // x-delivery-count header, which gives Deliveries; DeliveryLimit and
 // DeadLetterExchange make the broker drop or dead-letter a message
 // returned that many times, below Fjord's own parking, which happens in
-// process after the Router's retries. Ack and Nack (requeue) settle one
-// delivery tag each; AMQP 0-9-1 does not confirm them, so an ack lost with
-// its connection means one more delivery.
+// process after the Router's retries. Ack settles one delivery tag each;
+// AMQP 0-9-1 does not confirm it, so an ack lost with its connection means
+// one more delivery. Nack closes the subscription's channel, which gives
+// back every message received on it and not acknowledged (see below).
 //
 // # Connection loss
 //
@@ -73,8 +74,9 @@
 //
 // Features (see Features): Redelivery, Deliveries, and OrderedKeys unless
 // CompetingConsumers: one consumer receives a quorum queue in order. A
-// message given back by Nack or a lost channel is delivered again ahead
-// of later ones (quorum queues redeliver returned messages first), and
-// package pubsub only nacks messages it will not handle. RabbitMQ does not
-// deduplicate.
+// message given back by a closed channel (Nack, Close, a lost connection)
+// goes back where it was, ahead of later ones; one requeued with
+// basic.nack would go behind those delivered since, which is why Nack
+// closes the channel. Package pubsub only nacks messages it will not
+// handle. RabbitMQ does not deduplicate.
 package rabbitpubsub

@@ -39,6 +39,13 @@ func (e *UnroutableError) Error() string {
 // Is makes errors.Is(err, ErrUnroutable) true.
 func (e *UnroutableError) Is(target error) bool { return target == ErrUnroutable }
 
+// ErrTooLarge is matched by the error of a Send with a message AMQP 0-9-1
+// cannot carry: a routing key or datacontenttype longer than 255 bytes, or
+// attributes that do not fit in one frame of the connection's negotiated
+// frame_max (RabbitMQ's default is 128 KiB). Nothing of that Send was
+// published. It is not retryable.
+var ErrTooLarge = errors.New("rabbitpubsub: message too large for AMQP 0-9-1")
+
 // ErrNacked means the broker refused a publish (a negative publisher
 // confirm: an internal error, or a queue at its length limit with
 // overflow=reject-publish). It is retryable.
@@ -64,7 +71,7 @@ func (e *ConnectionError) Unwrap() error { return e.Err }
 
 // isRetryable is the classification shared by Topic and Subscription.
 func isRetryable(err error) bool {
-	if err == nil || errors.Is(err, ErrClosed) || errors.Is(err, ErrUnroutable) ||
+	if err == nil || errors.Is(err, ErrClosed) || errors.Is(err, ErrUnroutable) || errors.Is(err, ErrTooLarge) ||
 		errors.Is(err, ErrStaleAck) || errors.Is(err, context.Canceled) {
 		return false
 	}

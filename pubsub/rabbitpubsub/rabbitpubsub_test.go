@@ -511,3 +511,38 @@ func TestBrokerHangs(t *testing.T) {
 		t.Fatalf("Send outlived its context")
 	}
 }
+
+// TestFrameMax: a message whose attributes fill the connection's frame_max
+// exactly is published and received; one byte more fails the Send with
+// ErrTooLarge, not retryable, before anything is sent, and the connection
+// (and the subscription on it) goes on working. amqp091 would otherwise
+// publish it and the broker close the whole connection.
+func TestFrameMax(t *testing.T) {
+	f := newFixture(t, nil)
+	frameMax := f.conn.FrameMax()
+	if frameMax <= 0 {
+		t.Fatalf("FrameMax = %d, want the negotiated frame_max", frameMax)
+	}
+	fill := func(i, extra int) *driver.Message {
+		m := message(i)
+		m.Attributes["fjordpad"] = ""
+		m.Attributes["fjordpad"] = strings.Repeat("p", frameMax-rabbitpubsub.HeaderFrameSize(m)+extra)
+		return m
+	}
+	tooBig := fill(1, 1)
+	err := f.topic.Send(t.Context(), []*driver.Message{tooBig})
+	if !errors.Is(err, rabbitpubsub.ErrTooLarge) || f.topic.IsRetryable(err) {
+		t.Errorf("Send of a message one byte over frame_max: %v (retryable %v), want ErrTooLarge, not retryable", err, f.topic.IsRetryable(err))
+	}
+	fits := fill(2, 0)
+	if err := f.topic.Send(t.Context(), []*driver.Message{fits}); err != nil {
+		t.Fatalf("Send of a message that fills frame_max: %v", err)
+	}
+	got := receiveN(t, f.sub, 1)[0]
+	if got.Attributes["id"] != "id-2" || got.Attributes["fjordpad"] != fits.Attributes["fjordpad"] {
+		t.Errorf("received id %q with a %d-byte fjordpad, want id-2 with %d bytes", got.Attributes["id"], len(got.Attributes["fjordpad"]), len(fits.Attributes["fjordpad"]))
+	}
+	if err := f.sub.Ack(t.Context(), []driver.AckID{got.AckID}); err != nil {
+		t.Errorf("Ack after the refused Send: %v (the subscription's channel should have survived)", err)
+	}
+}

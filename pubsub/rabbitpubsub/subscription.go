@@ -47,7 +47,7 @@ type SubscriptionOptions struct {
 // driver.Subscription and is safe for concurrent use.
 //
 // Acks and nacks name a delivery tag of the channel the message came on.
-// When that channel closes (broker restart, lost connection), the broker
+// When that channel closes (broker restart, lost connection, Nack), the broker
 // requeues every unacknowledged message; the next Receive opens a new
 // channel and consumer (dialing again if needed), and acks of messages
 // from the old channel return ErrStaleAck.
@@ -237,12 +237,42 @@ func (s *Subscription) Ack(ctx context.Context, ids []driver.AckID) error {
 	return s.settle(ids, func(ch *amqp.Channel, tag uint64) error { return ch.Ack(tag, false) }, true)
 }
 
-// Nack returns each message to its queue (requeue=true) for redelivery. A
-// quorum queue counts it in x-delivery-count and, past the queue's
-// delivery limit, drops or dead-letters it. Messages whose channel has
+// Nack gives messages back for redelivery by closing the subscription's
+// channel: the broker puts every message received on it and not
+// acknowledged back where it was, so a key's messages come again in
+// order. (A quorum queue puts a message requeued with basic.nack behind
+// the ones it has delivered since, out of its key's order.) The next
+// Receive consumes on a new channel; acks of the other messages received
+// before return ErrStaleAck, and those messages come again too. Package
+// pubsub nacks only when a Router stops. Messages whose channel has
 // closed are already back on the queue and are skipped.
 func (s *Subscription) Nack(ctx context.Context, ids []driver.AckID) error {
-	return s.settle(ids, func(ch *amqp.Channel, tag uint64) error { return ch.Nack(tag, false, true) }, false)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.mu.closed {
+		return ErrClosed
+	}
+	current := false
+	for _, id := range ids {
+		a, ok := id.(ackID)
+		if !ok {
+			return fmt.Errorf("rabbitpubsub: ack ID %v (%T) is not from this driver", id, id)
+		}
+		current = current || a.gen == s.mu.gen && s.mu.ch != nil && !s.mu.ch.IsClosed()
+	}
+	if !current {
+		return nil
+	}
+	ch := s.mu.ch
+	s.mu.ch = nil
+	if err := s.conn.do(ctx, "nack", ch.Close); err != nil && !errors.Is(err, amqp.ErrClosed) {
+		var ce *ConnectionError
+		if errors.As(err, &ce) {
+			return err
+		}
+		return &ConnectionError{Op: "nack", Err: err}
+	}
+	return nil
 }
 
 func (s *Subscription) settle(ids []driver.AckID, op func(*amqp.Channel, uint64) error, staleIsError bool) error {

@@ -127,7 +127,8 @@ func (t *Topic) dropLocked() {
 // Send publishes msgs as persistent messages with the mandatory flag, all
 // of them before waiting, then waits for every publisher confirm. It
 // returns nil once the broker has confirmed all of them; a message no
-// queue is bound for is an *UnroutableError; a negative confirm is
+// queue is bound for is an *UnroutableError; a message AMQP cannot carry
+// fails the whole Send with ErrTooLarge before anything is published; a negative confirm is
 // ErrNacked; a lost connection or channel is a *ConnectionError (the next
 // Send opens a new channel, dialing again if needed); ctx bounds the whole
 // call. Messages with one Key keep their order: one channel publishes in
@@ -142,6 +143,14 @@ func (t *Topic) Send(ctx context.Context, msgs []*driver.Message) (err error) {
 	if err != nil {
 		return err
 	}
+	pubs, keys := make([]amqp.Publishing, len(msgs)), make([]string, len(msgs))
+	frameMax := t.conn.frameMax()
+	for i, m := range msgs {
+		pubs[i], keys[i] = encode(m), t.opts.RoutingKey(m)
+		if err := checkFits(&pubs[i], keys[i], frameMax); err != nil {
+			return err // before publishing anything: the channel is still good
+		}
+	}
 	defer func() {
 		if err != nil && !errors.Is(err, ErrUnroutable) {
 			err = t.closeReasonLocked(err)
@@ -149,8 +158,8 @@ func (t *Topic) Send(ctx context.Context, msgs []*driver.Message) (err error) {
 		}
 	}()
 	confirms := make([]*amqp.DeferredConfirmation, len(msgs))
-	for i, m := range msgs {
-		dc, err := ch.PublishWithDeferredConfirmWithContext(ctx, t.exchange, t.opts.RoutingKey(m), true, false, encode(m))
+	for i := range msgs {
+		dc, err := ch.PublishWithDeferredConfirmWithContext(ctx, t.exchange, keys[i], true, false, pubs[i])
 		if err != nil {
 			return &ConnectionError{Op: "publish", Err: err}
 		}

@@ -20,6 +20,11 @@ var ErrClosed = errors.New("stomppubsub: closed")
 // put it back and will deliver it again. It is not retryable.
 var ErrStaleAck = errors.New("stomppubsub: the message's subscription ended before the ack; the broker will redeliver it")
 
+// ErrTooLarge is matched by the error of a Send with a message whose
+// header line is longer than TopicOptions.MaxHeaderLength. It is not
+// retryable.
+var ErrTooLarge = errors.New("stomppubsub: message header too long for the broker")
+
 // ConnectionError is a failure to reach the broker or a lost connection.
 // It is retryable: the next call dials again.
 type ConnectionError struct {
@@ -69,7 +74,7 @@ func connectionLost(msg string) bool {
 }
 
 func isRetryable(err error) bool {
-	if err == nil || errors.Is(err, ErrClosed) || errors.Is(err, ErrStaleAck) || errors.Is(err, context.Canceled) {
+	if err == nil || errors.Is(err, ErrClosed) || errors.Is(err, ErrStaleAck) || errors.Is(err, ErrTooLarge) || errors.Is(err, context.Canceled) {
 		return false
 	}
 	var be *BrokerError

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -513,5 +514,39 @@ func TestSubscribeToBacklog(t *testing.T) {
 	}
 	if diff := cmp.Diff(sent, got, ignoreReceived); diff != "" {
 		t.Errorf("received (-sent +got):\n%s", diff)
+	}
+}
+
+// TestMaxHeaderLength: a message whose longest header line (escapes
+// counted) is DefaultMaxHeaderLength is sent and received; one byte more
+// fails the Send with ErrTooLarge, not retryable, before anything is sent,
+// and the topic goes on working. ActiveMQ would otherwise close the
+// connection, which Send reported as a retryable connection loss.
+func TestMaxHeaderLength(t *testing.T) {
+	addr := brokerAddr(t)
+	q := uniqueQueue()
+	sub := openSub(t, addr, q, nil)
+	topic := openTopic(t, addr, q)
+	const name = stomppubsub.HeaderPrefix + "fjordlong"
+	fill := func(i, extra int) *driver.Message {
+		m := message(i)
+		n := stomppubsub.DefaultMaxHeaderLength - len(name) - 1 + extra
+		m.Attributes["fjordlong"] = strings.Repeat(":", 100) + strings.Repeat("x", n-200) // ':' is escaped to 2 bytes
+		return m
+	}
+	err := topic.Send(t.Context(), []*driver.Message{fill(1, 1)})
+	if !errors.Is(err, stomppubsub.ErrTooLarge) || topic.IsRetryable(err) {
+		t.Errorf("Send with a header line one byte too long: %v (retryable %v), want ErrTooLarge, not retryable", err, topic.IsRetryable(err))
+	}
+	fits := fill(2, 0)
+	if err := topic.Send(t.Context(), []*driver.Message{fits}); err != nil {
+		t.Fatalf("Send with a header line of DefaultMaxHeaderLength: %v", err)
+	}
+	got := receiveN(t, sub, 1)[0]
+	if got.Attributes["id"] != "id-2" || got.Attributes["fjordlong"] != fits.Attributes["fjordlong"] {
+		t.Errorf("received id %q with a %d-byte fjordlong, want id-2 with %d bytes", got.Attributes["id"], len(got.Attributes["fjordlong"]), len(fits.Attributes["fjordlong"]))
+	}
+	if err := sub.Ack(t.Context(), []driver.AckID{got.AckID}); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -2,6 +2,8 @@ package stomppubsub
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/fjord-data/fjord/pubsub/driver"
@@ -17,7 +19,17 @@ type TopicOptions struct {
 	// in order, also when several consumers compete for the queue
 	// (SubscriptionOptions.CompetingConsumers).
 	MessageGroups bool
+	// MaxHeaderLength bounds one header line, name and escaped value, of
+	// the messages Send sends: a message with a longer attribute fails
+	// with ErrTooLarge before anything is sent, rather than making the
+	// broker close the connection. 0 means DefaultMaxHeaderLength;
+	// negative, no check.
+	MaxHeaderLength int
 }
+
+// DefaultMaxHeaderLength is ActiveMQ Classic's limit on one STOMP header
+// line (its STOMP transport closes the connection on a longer one).
+const DefaultMaxHeaderLength = 10240
 
 // Topic sends to one STOMP destination ("/queue/orders", or
 // VirtualTopic("orders") for fan-out on ActiveMQ Classic) over its own
@@ -26,6 +38,7 @@ type TopicOptions struct {
 type Topic struct {
 	destination string
 	groups      bool
+	maxHeader   int
 
 	mu struct {
 		sync.Mutex
@@ -42,7 +55,10 @@ func OpenTopic(ctx context.Context, addr, destination string, opts *TopicOptions
 	t := &Topic{destination: destination}
 	t.mu.link.addr = addr
 	if opts != nil {
-		t.mu.link.opts, t.groups = opts.Dial, opts.MessageGroups
+		t.mu.link.opts, t.groups, t.maxHeader = opts.Dial, opts.MessageGroups, opts.MaxHeaderLength
+	}
+	if t.maxHeader == 0 {
+		t.maxHeader = DefaultMaxHeaderLength
 	}
 	if _, err := t.mu.link.get(ctx); err != nil {
 		return nil, err
@@ -55,11 +71,19 @@ func OpenTopic(ctx context.Context, addr, destination string, opts *TopicOptions
 // has stored every message (all or none of them, in order). go-stomp's
 // Send holds its connection while it waits for a receipt, so receipts of
 // single SENDs cannot be pipelined; a transaction asks for one receipt
-// per batch. A lost connection is a *ConnectionError (the next Send dials
-// again); ctx ending closes the connection and returns ctx's error.
+// per batch. A message with a header line longer than
+// TopicOptions.MaxHeaderLength fails the whole Send with ErrTooLarge
+// before anything is sent. A lost connection is a *ConnectionError (the
+// next Send dials again); ctx ending closes the connection and returns
+// ctx's error.
 func (t *Topic) Send(ctx context.Context, msgs []*driver.Message) error {
 	if len(msgs) == 0 {
 		return nil
+	}
+	for _, m := range msgs {
+		if err := t.checkHeaders(m); err != nil {
+			return err
+		}
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -79,6 +103,29 @@ func (t *Topic) Send(ctx context.Context, msgs []*driver.Message) error {
 		return classify("send", err)
 	}
 	return nil
+}
+
+// checkHeaders reports a header line of m longer than MaxHeaderLength.
+func (t *Topic) checkHeaders(m *driver.Message) error {
+	if t.maxHeader < 0 {
+		return nil
+	}
+	h := append(headers(m), frame.ContentType, m.Attributes["datacontenttype"])
+	if t.groups {
+		h = append(h, "JMSXGroupID", m.Key)
+	}
+	for i := 0; i < len(h); i += 2 {
+		if n := escapedLen(h[i]) + 1 + escapedLen(h[i+1]); n > t.maxHeader {
+			return fmt.Errorf("%w: message %q: header %q is %d bytes, more than %d", ErrTooLarge, m.Attributes["id"], h[i], n, t.maxHeader)
+		}
+	}
+	return nil
+}
+
+// escapedLen is the length of s in a STOMP 1.2 header, where '\\', ':',
+// '\n' and '\r' take two bytes.
+func escapedLen(s string) int {
+	return len(s) + strings.Count(s, "\\") + strings.Count(s, ":") + strings.Count(s, "\n") + strings.Count(s, "\r")
 }
 
 func (t *Topic) sendTx(conn *stomp.Conn, msgs []*driver.Message) error {
