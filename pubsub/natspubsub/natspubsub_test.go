@@ -351,7 +351,10 @@ func TestBrokerDown(t *testing.T) {
 func TestHeldMessagesStay(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, nc *nats.Conn) {
 		topic, _, _ := open(t, nc)
-		const ackWait = 600 * time.Millisecond
+		// Held for longer than AckWait: without the in-progress reports
+		// (every AckWait/3) JetStream would deliver it again. AckWait is
+		// wide enough that a busy machine does not delay a report past it.
+		const ackWait = 2 * time.Second
 		opts := &natspubsub.SubscriptionOptions{AckWait: ackWait}
 		sub, err := natspubsub.OpenSubscription(t.Context(), nc, topic.Subject(), "slow", opts)
 		if err != nil {
@@ -361,7 +364,7 @@ func TestHeldMessagesStay(t *testing.T) {
 			t.Fatal(err)
 		}
 		receive(t, sub, 1)
-		ctx, cancel := context.WithTimeout(t.Context(), 3*ackWait)
+		ctx, cancel := context.WithTimeout(t.Context(), ackWait*3/2)
 		defer cancel()
 		if msgs, err := sub.Receive(ctx, 1); !errors.Is(err, context.DeadlineExceeded) {
 			t.Fatalf("while held past AckWait: Receive = %d messages, %v; want none", len(msgs), err)
