@@ -1,0 +1,124 @@
+// Package fn holds the scalar and aggregate functions of streaming SQL:
+// their type rules (for the planner) and implementations (for execution).
+//
+// Runtime errors (a bad argument, an unparsable string) make the function
+// return NULL and an error, which the executor counts; a query never stops
+// because of one row.
+package fn
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/fjord-data/fjord/streamsql/internal/types"
+)
+
+// Value and Type are the value model's types.
+type (
+	Value = types.Value
+	Type  = types.Type
+)
+
+// ErrArgs reports a call whose arguments do not fit the function.
+var ErrArgs = errors.New("streamsql: wrong arguments")
+
+// Scalar is a function of one row.
+type Scalar struct {
+	Name string
+	// Check returns the result type for argument types, or an error that
+	// wraps ErrArgs.
+	Check func(args []*Type) (*Type, error)
+	// Eval computes the result. Arguments are never reused by the
+	// caller after Eval returns. NULL arguments are passed through to
+	// Eval only when NullAware; otherwise a NULL argument gives NULL.
+	Eval      func(args []Value) (Value, error)
+	NullAware bool
+}
+
+// Lookup returns the scalar function called name (upper case), or nil.
+func Lookup(name string) *Scalar { return scalars()[name] }
+
+// Names lists every scalar function.
+func Names() []string {
+	var out []string
+	for n := range scalars() {
+		out = append(out, n)
+	}
+	return out
+}
+
+// signature builds a Check for fixed parameter types; integers are
+// accepted where DOUBLE is expected, and NULL anywhere.
+func signature(ret *Type, params ...*Type) func([]*Type) (*Type, error) {
+	return func(args []*Type) (*Type, error) {
+		if len(args) != len(params) {
+			return nil, fmt.Errorf("%w: takes %d arguments, got %d", ErrArgs, len(params), len(args))
+		}
+		for i, a := range args {
+			if !Assignable(a, params[i]) {
+				return nil, fmt.Errorf("%w: argument %d is %s, expected %s", ErrArgs, i+1, a, params[i])
+			}
+		}
+		return ret, nil
+	}
+}
+
+// Assignable reports whether a value of type from may be used where to is
+// expected: the same type, NULL, or an integer for a DOUBLE or BIGINT.
+func Assignable(from, to *Type) bool {
+	switch {
+	case from.Kind == types.Null || to == nil:
+		return true
+	case from.Kind == types.Int && to.Kind == types.Double:
+		return true
+	case from.Kind == types.Int && to.Kind == types.Int:
+		return true
+	case to.Kind == types.Array && from.Kind == types.Array:
+		return Assignable(from.Elem, to.Elem)
+	case to.Kind == types.Map && from.Kind == types.Map:
+		return Assignable(from.Elem, to.Elem)
+	}
+	return from.Equal(to)
+}
+
+// anyArray is a parameter placeholder: any ARRAY.
+func argKind(args []*Type, i int, k types.Kind, name string) error {
+	if args[i].Kind != k && args[i].Kind != types.Null {
+		return fmt.Errorf("%w: argument %d is %s, expected %s", ErrArgs, i+1, args[i], name)
+	}
+	return nil
+}
+
+func nargs(args []*Type, min, max int) error {
+	if len(args) < min || len(args) > max {
+		if min == max {
+			return fmt.Errorf("%w: takes %d arguments, got %d", ErrArgs, min, len(args))
+		}
+		return fmt.Errorf("%w: takes %d to %d arguments, got %d", ErrArgs, min, max, len(args))
+	}
+	return nil
+}
+
+// Common unifies types for COALESCE, CASE and friends: NULL gives way,
+// integers widen to DOUBLE, INTEGER to BIGINT.
+func Common(a, b *Type) (*Type, bool) {
+	switch {
+	case a.Kind == types.Null:
+		return b, true
+	case b.Kind == types.Null:
+		return a, true
+	case a.Kind == types.Int && b.Kind == types.Int:
+		if a.Narrow && b.Narrow {
+			return a, true
+		}
+		return types.BigintT, true
+	case a.Numeric() && b.Numeric():
+		return types.DoubleT, true
+	case a.Equal(b):
+		return a, true
+	}
+	return nil, false
+}
+
+func upper(s string) string { return strings.ToUpper(s) }
