@@ -56,6 +56,9 @@ func scalars() map[string]*Scalar {
 	str1("REVERSE", func(x string) string { r := []rune(x); slices.Reverse(r); return string(r) })
 	add(&Scalar{Name: "LEN", Check: signature(tInt, tString), Eval: func(a []Value) (Value, error) { return ok(i64(int64(utf8.RuneCountInString(a[0].S)))) }})
 	add(&Scalar{Name: "SUBSTRING", Check: func(args []*Type) (*Type, error) {
+		if err := nargs(args, 2, 3); err != nil {
+			return nil, err
+		}
 		if len(args) == 2 {
 			return signature(tString, tString, tBig)(args)
 		}
@@ -397,10 +400,11 @@ func common(args []*Type) (*Type, error) {
 	}
 	t := args[0]
 	for _, a := range args[1:] {
-		var ok bool
-		if t, ok = Common(t, a); !ok {
+		c, ok := Common(t, a)
+		if !ok {
 			return nil, fmt.Errorf("%w: %s and %s have no common type", ErrArgs, t, a)
 		}
+		t = c
 	}
 	return t, nil
 }

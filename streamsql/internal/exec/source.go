@@ -1,0 +1,126 @@
+package exec
+
+import (
+	"bytes"
+	"fmt"
+
+	"github.com/fjord-data/fjord/streamsql/internal/plan"
+	"github.com/fjord-data/fjord/streamsql/internal/types"
+)
+
+// Event is an event of the store, as a source reads it.
+type Event struct {
+	Data     []byte
+	Stream   string
+	Version  int64
+	Position int64
+	Type     string
+	Time     int64 // commit time, milliseconds since the epoch
+}
+
+// sourceReader turns events into source rows. A table source keeps the
+// latest row of each key, so that an event for a known key is an update
+// and an event whose data is JSON null deletes the key.
+type sourceReader struct {
+	src   *plan.Source
+	dec   *types.Decoder
+	log   *ErrorLog
+	errs  []types.DecodeError
+	rows  map[string][]Value // table sources: key → row
+	dirty map[string]bool
+}
+
+func newSourceReader(src *plan.Source, log *ErrorLog) *sourceReader {
+	r := &sourceReader{src: src, dec: types.NewDecoder(src.Columns), log: log}
+	if src.Table {
+		r.rows, r.dirty = map[string][]Value{}, map[string]bool{}
+	}
+	return r
+}
+
+// matches reports whether the event belongs to the source (the store's
+// filters can be wider than the source: a stream prefix).
+func (r *sourceReader) matches(e *Event) bool {
+	in := r.src.Input
+	if in.Stream != "" && e.Stream != in.Stream {
+		return false
+	}
+	if len(in.EventTypes) == 0 {
+		return true
+	}
+	for _, t := range in.EventTypes {
+		if t == e.Type {
+			return true
+		}
+	}
+	return false
+}
+
+// read appends the changes an event makes to out.
+func (r *sourceReader) read(e *Event, out []Change) []Change {
+	if !r.matches(e) {
+		return out
+	}
+	n := len(r.src.Columns)
+	row := make([]Value, n+plan.NumPseudo)
+	tombstone := r.src.Table && bytes.Equal(bytes.TrimSpace(e.Data), []byte("null"))
+	if !tombstone {
+		r.errs = r.dec.Decode(e.Data, row, r.errs[:0])
+		for _, err := range r.errs {
+			r.log.addDecode(fmt.Sprintf("position %d (%s v%d): %v", e.Position, e.Stream, e.Version, err))
+		}
+	}
+	t := e.Time
+	if tc := r.src.TimestampCol; tc >= 0 && !row[tc].IsNull() {
+		t = row[tc].I
+	}
+	row[n+plan.PseudoRowtime] = types.NewTimestamp(t)
+	row[n+plan.PseudoRowoffset] = types.NewInt(e.Position)
+	row[n+plan.PseudoStreamID] = types.NewString(e.Stream)
+	row[n+plan.PseudoStreamVersion] = types.NewInt(e.Version)
+	row[n+plan.PseudoEventType] = types.NewString(e.Type)
+	if !r.src.Table {
+		return append(out, Change{Op: Insert, Row: row, Time: t, Offset: e.Position})
+	}
+	var key []Value
+	var kb []byte
+	if tombstone {
+		// A tombstone names its key through its stream: the key of the
+		// stream's last row.
+		k, ok := r.keyOfStream(e.Stream)
+		if !ok {
+			return out
+		}
+		kb = []byte(k)
+	} else {
+		key = []Value{row[r.src.Key]}
+		if key[0].IsNull() {
+			r.log.addDecode(fmt.Sprintf("position %d (%s v%d): table %s: the key column %s is NULL", e.Position, e.Stream, e.Version, r.src.Name, r.src.Columns[r.src.Key].Name))
+			return out
+		}
+		kb = types.AppendKey(nil, key[0])
+	}
+	k := string(kb)
+	old, had := r.rows[k]
+	r.dirty[k] = true
+	switch {
+	case tombstone:
+		delete(r.rows, k)
+		return append(out, Change{Op: Delete, Row: old, Key: k, Time: t, Offset: e.Position})
+	case had:
+		r.rows[k] = row
+		return append(out, Change{Op: Update, Row: row, Old: old, Key: k, Time: t, Offset: e.Position})
+	}
+	r.rows[k] = row
+	return append(out, Change{Op: Insert, Row: row, Key: k, Time: t, Offset: e.Position})
+}
+
+func (r *sourceReader) keyOfStream(stream string) (string, bool) {
+	sid := len(r.src.Columns) + plan.PseudoStreamID
+	for k, row := range r.rows {
+		if row[sid].S == stream {
+			return k, true
+		}
+	}
+	return "", false
+}
