@@ -474,4 +474,3 @@ func Cast(v Value, t *types.Type) (Value, error) {
 	}
 	return v, nil
 }
-
