@@ -1,0 +1,253 @@
+package streamsql_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"go.uber.org/goleak"
+
+	"github.com/fjord-data/fjord/eventstore"
+	"github.com/fjord-data/fjord/eventstore/memstore"
+	"github.com/fjord-data/fjord/streamsql"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// running is an engine whose Run goroutine the test owns.
+type running struct {
+	*streamsql.Engine
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func start(t *testing.T, store *eventstore.Store, opts *streamsql.Options) *running {
+	t.Helper()
+	e, err := streamsql.New(store, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &running{Engine: e, cancel: cancel, done: make(chan error, 1)}
+	go func() { r.done <- e.Run(ctx) }()
+	return r
+}
+
+// stop ends Run and closes the engine.
+func (r *running) stop(t *testing.T) {
+	t.Helper()
+	r.cancel()
+	if err := <-r.done; err != nil {
+		t.Errorf("Run: %v", err)
+	}
+	if err := r.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+}
+
+func mustExec(t *testing.T, e *streamsql.Engine, sql string) streamsql.Result {
+	t.Helper()
+	res, err := e.Exec(context.Background(), sql)
+	if err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+	return res
+}
+
+func appendJSON(t *testing.T, s *eventstore.Store, stream, typ, data string) eventstore.Position {
+	t.Helper()
+	res, err := s.Append(context.Background(), eventstore.StreamID(stream), eventstore.Any, eventstore.Event{Type: typ, Data: []byte(data)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.Position
+}
+
+// rows runs a pull query and renders its rows.
+func rows(t *testing.T, e *streamsql.Engine, sql string) []string {
+	t.Helper()
+	var out []string
+	for ch, err := range e.Query(context.Background(), sql, nil) {
+		if err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+		out = append(out, render(ch))
+	}
+	return out
+}
+
+func render(ch streamsql.Change) string {
+	s := ch.Op.String() + " " + strings.TrimSpace(fmt.Sprintln(ch.Row...))
+	if ch.Old != nil {
+		s += " was " + strings.TrimSpace(fmt.Sprintln(ch.Old...))
+	}
+	return s
+}
+
+const ordersDDL = `CREATE STREAM orders (id STRING KEY, customer STRING, amount DOUBLE) WITH (SOURCE='order-')`
+
+func TestTableAndPullQueries(t *testing.T) {
+	store := eventstore.New(memstore.New(), nil)
+	e := start(t, store, nil)
+	defer e.stop(t)
+	mustExec(t, e.Engine, ordersDDL)
+	res := mustExec(t, e.Engine, `CREATE TABLE totals AS SELECT customer, COUNT(*) AS n, SUM(amount) AS total FROM orders GROUP BY customer EMIT CHANGES`)
+	if res.QueryID == "" {
+		t.Fatalf("no query id in %+v", res)
+	}
+	appendJSON(t, store, "order-1", "Placed", `{"id":"1","customer":"c1","amount":10}`)
+	appendJSON(t, store, "order-2", "Placed", `{"id":"2","customer":"c2","amount":5}`)
+	p := appendJSON(t, store, "order-3", "Placed", `{"id":"3","customer":"c1","amount":30}`)
+
+	got := rows(t, e.Engine, fmt.Sprintf("SELECT * FROM totals WHERE customer = 'c1' AT POSITION %d", p))
+	if d := cmp.Diff([]string{"INSERT c1 2 40"}, got); d != "" {
+		t.Errorf("key lookup (-want +got):\n%s", d)
+	}
+	got = rows(t, e.Engine, fmt.Sprintf("SELECT customer, total * 2 AS double FROM totals WHERE total > 1 AT POSITION %d", p))
+	if d := cmp.Diff([]string{"INSERT c1 80", "INSERT c2 10"}, got); d != "" {
+		t.Errorf("scan (-want +got):\n%s", d)
+	}
+
+	// A push query on the table: its rows, then its changes.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	next, stop := iter.Pull2(e.Query(ctx, "SELECT customer, n FROM totals WHERE customer = 'c1' EMIT CHANGES", nil))
+	defer stop()
+	want := []string{"INSERT c1 2", "UPDATE c1 3 was c1 2"}
+	for i, w := range want {
+		if i == 1 {
+			appendJSON(t, store, "order-4", "Placed", `{"id":"4","customer":"c1","amount":1}`)
+		}
+		ch, err, ok := next()
+		if !ok || err != nil {
+			t.Fatalf("push: %v %v", ok, err)
+		}
+		if got := render(ch); got != w {
+			t.Errorf("push change %d: got %q, want %q", i, got, w)
+		}
+	}
+
+	show := mustExec(t, e.Engine, "SHOW QUERIES")
+	if len(show.Rows) != 1 || show.Rows[0][1] != "running" {
+		t.Errorf("SHOW QUERIES: %v", show.Rows)
+	}
+	desc := mustExec(t, e.Engine, "DESCRIBE totals")
+	if d := cmp.Diff([][]string{{"customer", "STRING", "PRIMARY KEY"}, {"n", "BIGINT", ""}, {"total", "DOUBLE", ""}}, desc.Rows); d != "" {
+		t.Errorf("DESCRIBE (-want +got):\n%s", d)
+	}
+	ex := mustExec(t, e.Engine, "EXPLAIN "+res.QueryID)
+	if !strings.Contains(ex.Plan, "Aggregate keys=[customer]") {
+		t.Errorf("EXPLAIN: %s", ex.Plan)
+	}
+}
+
+func TestStatementErrors(t *testing.T) {
+	store := eventstore.New(memstore.New(), nil)
+	e := start(t, store, nil)
+	defer e.stop(t)
+	mustExec(t, e.Engine, ordersDDL)
+	tests := []struct{ sql, want string }{
+		{"SELECT nope FROM orders EMIT CHANGES", "line 1, column 8: unknown column nope"},
+		{"CREATE STREAM orders (a INT) WITH (SOURCE='x-')", "line 1, column 1: orders exists already"},
+		{"SELECT * FROM orders WHERE", "line 1, column 27: expected an expression, found end of input"},
+		{"DROP TABLE nothing", "streamsql: not found: table nothing"},
+		{"SELECT * FROM orders", "orders is not a materialized table"},
+	}
+	for _, tt := range tests {
+		var err error
+		if strings.HasPrefix(tt.sql, "SELECT") {
+			for _, err = range e.Query(context.Background(), tt.sql, nil) {
+				break
+			}
+		} else {
+			_, err = e.Exec(context.Background(), tt.sql)
+		}
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: got %v, want %q", tt.sql, err, tt.want)
+		}
+	}
+	var perr *streamsql.Error
+	if _, err := e.Exec(context.Background(), "DROP STREAM"); !errors.As(err, &perr) || perr.Pos.Col != 12 {
+		t.Errorf("DROP STREAM: got %v, want a *streamsql.Error at column 12", err)
+	}
+}
+
+// TestRestart stops a persistent table query and a persistent stream query
+// mid-way and resumes them: the results equal an uninterrupted run.
+func TestRestart(t *testing.T) {
+	const n = 60
+	event := func(i int) string {
+		return fmt.Sprintf(`{"id":"%d","customer":"c%d","amount":%d}`, i, i%7, i)
+	}
+	ddl := []string{ordersDDL,
+		`CREATE TABLE totals AS SELECT customer, COUNT(*) AS n, SUM(amount) AS total, COLLECT_LIST(id) AS ids FROM orders GROUP BY customer EMIT CHANGES`,
+		`CREATE STREAM big WITH (SOURCE='big') AS SELECT id, amount FROM orders WHERE amount >= 30 EMIT CHANGES`}
+	result := func(t *testing.T, e *streamsql.Engine, store *eventstore.Store, at eventstore.Position) ([]string, []string) {
+		tbl := rows(t, e, fmt.Sprintf("SELECT * FROM totals AT POSITION %d", at))
+		var out []string
+		for ev, err := range store.ReadStream(context.Background(), "big", eventstore.ReadStreamOptions{}) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, string(ev.Data))
+		}
+		return tbl, out
+	}
+
+	// Uninterrupted.
+	store := eventstore.New(memstore.New(), nil)
+	e := start(t, store, &streamsql.Options{BatchSize: 7})
+	for _, s := range ddl {
+		mustExec(t, e.Engine, s)
+	}
+	var last eventstore.Position
+	for i := range n {
+		last = appendJSON(t, store, fmt.Sprintf("order-%d", i), "Placed", event(i))
+	}
+	waitQueries(t, e.Engine, last)
+	wantTable, wantStream := result(t, e.Engine, store, last)
+	e.stop(t)
+
+	// Interrupted twice, with the definitions and state in a directory.
+	dir := t.TempDir()
+	store = eventstore.New(memstore.New(), nil)
+	e = start(t, store, &streamsql.Options{Dir: dir, BatchSize: 7})
+	for _, s := range ddl {
+		mustExec(t, e.Engine, s)
+	}
+	for i := range n {
+		last = appendJSON(t, store, fmt.Sprintf("order-%d", i), "Placed", event(i))
+		if i == n/3 || i == 2*n/3 {
+			waitQueries(t, e.Engine, last)
+			e.stop(t)
+			e = start(t, store, &streamsql.Options{Dir: dir, BatchSize: 5})
+		}
+	}
+	waitQueries(t, e.Engine, last)
+	gotTable, gotStream := result(t, e.Engine, store, last)
+	e.stop(t)
+	if d := cmp.Diff(wantTable, gotTable); d != "" {
+		t.Errorf("table after restarts (-want +got):\n%s", d)
+	}
+	if d := cmp.Diff(wantStream, gotStream); d != "" {
+		t.Errorf("stream after restarts (-want +got):\n%s", d)
+	}
+	if len(wantStream) != 30 {
+		t.Errorf("the stream query wrote %d events, want 30", len(wantStream))
+	}
+}
+
+// waitQueries waits until every persistent query has considered the
+// events up to pos.
+func waitQueries(t *testing.T, e *streamsql.Engine, pos eventstore.Position) {
+	t.Helper()
+	for _, r := range mustExec(t, e, "SHOW QUERIES").Rows {
+		if err := e.WaitFor(context.Background(), r[0], pos); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
