@@ -479,5 +479,3 @@ func (e *Engine) Errors(queryID string) (decode, runtime, late int64, recent []s
 	d, r, l := p.errs.Counts()
 	return d, r, l, p.errs.Recent(), nil
 }
-
-

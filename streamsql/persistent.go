@@ -28,8 +28,8 @@ type persistent struct {
 	table  *table // CREATE TABLE … AS SELECT
 	mu     struct {
 		sync.Mutex
-		cancel context.CancelFunc
-		done   chan struct{}
+		cancel  context.CancelFunc
+		done    chan struct{}
 		state   string
 		err     error
 		pos     uint64

@@ -242,4 +242,3 @@ func (e *Engine) leavePush(pq *pushQuery, sub *subscriber) {
 		pq.cancel()
 	}
 }
-

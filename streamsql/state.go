@@ -27,7 +27,9 @@ type stateDB struct {
 
 type pebbleLog struct{ l *slog.Logger }
 
-func (p pebbleLog) Infof(format string, args ...any) { p.l.Debug("pebble: " + fmt.Sprintf(format, args...)) }
+func (p pebbleLog) Infof(format string, args ...any) {
+	p.l.Debug("pebble: " + fmt.Sprintf(format, args...))
+}
 func (p pebbleLog) Errorf(format string, args ...any) {
 	p.l.Error("pebble: " + fmt.Sprintf(format, args...))
 }
