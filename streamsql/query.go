@@ -242,3 +242,10 @@ func (e *Engine) leavePush(pq *pushQuery, sub *subscriber) {
 		pq.cancel()
 	}
 }
+
+// RunningPushQueries returns how many shared push queries are running.
+func (e *Engine) RunningPushQueries() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.mu.shared)
+}
