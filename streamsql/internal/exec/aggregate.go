@@ -30,7 +30,7 @@ type aggregator struct {
 
 	groups   map[string]*group
 	sessions map[string][]*group // session windows: key → sessions by start
-	touched  map[string]*group
+	touched  []*group            // in first-touch order; group.touched marks them
 	dirty    map[string]bool
 	ends     []int64 // distinct window ends with open groups, sorted
 	byEnd    map[int64]map[string]*group
@@ -38,6 +38,8 @@ type aggregator struct {
 	streamTime int64
 	closedEnd  int64 // windows ending at or before this are closed
 	argBuf     []Value
+	keyBuf     []Value
+	idBuf      []byte
 	pending    []Change // deletes of merged sessions, emitted at the next flush
 }
 
@@ -51,12 +53,14 @@ type group struct {
 	lastTime int64
 	lastOff  int64
 	closed   bool
+	touched  bool // in aggregator.touched
+	dropped  bool // merged into another session
 }
 
 func newAggregator(q *plan.Query, log *ErrorLog) *aggregator {
 	a := &aggregator{q: q, win: q.Agg.Window, final: q.Emit == parse.EmitFinal, log: log,
 		rowtime: rowtimeIndex(q.Source), groups: map[string]*group{}, sessions: map[string][]*group{},
-		touched: map[string]*group{}, dirty: map[string]bool{}, byEnd: map[int64]map[string]*group{},
+		dirty: map[string]bool{}, byEnd: map[int64]map[string]*group{},
 		streamTime: -1 << 62, closedEnd: -1 << 62}
 	for _, k := range q.Agg.Keys {
 		a.keys = append(a.keys, Compile(k, log))
@@ -119,17 +123,17 @@ func (a *aggregator) process(in []Change) []Change {
 }
 
 func (a *aggregator) add(row []Value, off int64, sign int64) {
-	key := make([]Value, len(a.keys))
-	for i, k := range a.keys {
-		key[i] = k(row)
+	key := a.keyBuf[:0]
+	for _, k := range a.keys {
+		key = append(key, k(row))
 	}
+	a.keyBuf = key
 	t := row[a.rowtime].I
 	// Accumulators see the row's own offset, so that a retraction finds
 	// what the row added.
 	off = row[a.rowtime+plan.PseudoRowoffset-plan.PseudoRowtime].I
 	if a.win == nil {
-		id := groupID(key, 0, false)
-		a.fold(a.group(id, key, 0, 0), row, off, sign, t)
+		a.fold(a.group(key, 0, 0, false), row, off, sign, t)
 		return
 	}
 	if a.win.Kind == parse.WindowSession {
@@ -148,7 +152,7 @@ func (a *aggregator) add(row []Value, off int64, sign int64) {
 			a.log.addLate(fmt.Sprintf("position %d: window [%v, %v) closed at stream time %v", off, types.NewTimestamp(ws), types.NewTimestamp(we), types.NewTimestamp(a.streamTime)))
 			continue
 		}
-		a.fold(a.group(groupID(key, ws, true), key, ws, we), row, off, sign, t)
+		a.fold(a.group(key, ws, we, true), row, off, sign, t)
 	}
 	a.streamTime = max(a.streamTime, t)
 }
@@ -161,10 +165,20 @@ func mod(t, m int64) int64 {
 	return r
 }
 
-func (a *aggregator) group(id string, key []Value, ws, we int64) *group {
-	g := a.groups[id]
+// group finds or creates the group of key (a reused buffer) and window.
+func (a *aggregator) group(key []Value, ws, we int64, windowed bool) *group {
+	b := a.idBuf[:0]
+	for _, k := range key {
+		b = types.AppendKey(b, k)
+	}
+	if windowed {
+		b = binary.BigEndian.AppendUint64(b, uint64(ws))
+	}
+	a.idBuf = b
+	g := a.groups[string(b)]
 	if g == nil {
-		g = a.newGroup(id, key, ws, we)
+		id := string(b)
+		g = a.newGroup(id, slices.Clone(key), ws, we)
 		a.groups[id] = g
 		if a.win != nil {
 			a.trackEnd(g)
@@ -211,8 +225,11 @@ func (a *aggregator) fold(g *group, row []Value, off, sign, t int64) {
 	}
 	g.n += sign
 	g.lastTime, g.lastOff = max(g.lastTime, t), off
-	a.touched[g.id] = g
-	a.dirty[g.id] = true
+	if !g.touched {
+		g.touched = true
+		a.touched = append(a.touched, g)
+		a.dirty[g.id] = true
+	}
 }
 
 // session adds a row to the session of its key that it falls in, merging
@@ -238,7 +255,7 @@ func (a *aggregator) session(key []Value, row []Value, off, t int64) {
 		a.log.addLate(fmt.Sprintf("position %d: session at %v closed at stream time %v", off, types.NewTimestamp(t), types.NewTimestamp(a.streamTime)))
 		return
 	}
-	g := a.newGroup(groupID(key, ws, true), key, ws, we)
+	g := a.newGroup(groupID(key, ws, true), slices.Clone(key), ws, we)
 	for _, s := range hit {
 		for i := range g.accs {
 			g.accs[i].Merge(s.accs[i])
@@ -262,7 +279,7 @@ func (a *aggregator) session(key []Value, row []Value, off, t int64) {
 // has the same id, its emitted row is deleted.
 func (a *aggregator) dropSession(s *group, into string) {
 	a.untrackEnd(s)
-	delete(a.touched, s.id)
+	s.dropped = true
 	if s.id == into {
 		return
 	}
@@ -277,19 +294,15 @@ func (a *aggregator) dropSession(s *group, into string) {
 func (a *aggregator) flush(out []Change) []Change {
 	out = append(out, a.pending...)
 	a.pending = a.pending[:0]
-	ids := make([]string, 0, len(a.touched))
-	for id := range a.touched {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	for _, id := range ids {
-		g := a.touched[id]
-		delete(a.touched, id)
-		if a.final {
+	for _, g := range a.touched {
+		g.touched = false
+		if a.final || g.dropped {
 			continue
 		}
 		out = a.emit(g, out)
 	}
+	clear(a.touched)
+	a.touched = a.touched[:0]
 	return out
 }
 

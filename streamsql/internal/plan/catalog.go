@@ -1,5 +1,3 @@
-// Package plan checks streaming SQL against a catalog of sources, types
-// every expression, and builds logical plans (and their EXPLAIN text).
 package plan
 
 import (

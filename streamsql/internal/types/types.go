@@ -1,6 +1,3 @@
-// Package types is the value model of streaming SQL: SQL types, a small
-// tagged Value, comparison, key and binary encodings, and JSON decoding of
-// event data into declared columns.
 package types
 
 import (
