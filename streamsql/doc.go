@@ -5,7 +5,8 @@
 // fields of event data as typed columns and ROWTIME, ROWOFFSET (the global
 // position), STREAM_ID, STREAM_VERSION and EVENT_TYPE as pseudo-columns:
 //
-//	e, err := streamsql.New(store, &streamsql.Options{Dir: "data/sql"})
+//	state, err := pebblestate.Open("data/sql", logger) // or nil State: in memory
+//	e, err := streamsql.New(store, &streamsql.Options{State: state})
 //	go e.Run(ctx) // runs the persistent queries
 //	e.Exec(ctx, `CREATE STREAM orders (id STRING KEY, customer STRING, amount DOUBLE)
 //	             WITH (SOURCE='order-')`)
@@ -35,7 +36,8 @@
 //
 // CREATE TABLE … AS SELECT and CREATE STREAM … AS SELECT start persistent
 // queries: their definitions survive restarts, and after every batch their
-// state and input position commit together (Pebble under Options.Dir), so
+// state and input position commit together (Options.State; package
+// pebblestate keeps them in Pebble), so
 // a restart neither loses nor double-counts. A stream query appends its
 // output to the store with event IDs derived from the input, so a batch
 // appended again after a crash is a duplicate the store ignores.

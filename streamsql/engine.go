@@ -39,9 +39,10 @@ type Error = parse.Error
 
 // Options configure an Engine. The zero value works.
 type Options struct {
-	// Dir holds the definitions and the state of persistent queries
-	// (Pebble). Empty keeps them in memory: nothing survives Close.
-	Dir string
+	// State keeps the definitions and the state of persistent queries;
+	// nil keeps them in memory, so nothing survives Close. The package
+	// pebblestate keeps them on disk. Close closes it.
+	State StateStore
 	// IdleTimeout: when a query's input is idle this long, its watermark
 	// moves to the current time and closes the windows that ends
 	// (default 1s; negative: never).
@@ -63,7 +64,7 @@ type Engine struct {
 	store *eventstore.Store
 	opts  Options
 	log   *slog.Logger
-	state *stateDB
+	state StateStore
 	qwg   sync.WaitGroup // persistent queries' goroutines (owned by Run)
 	twg   sync.WaitGroup // transient push queries' goroutines
 	// Lock order: e.mu before any hub's or table's lock.
@@ -100,9 +101,9 @@ func New(store *eventstore.Store, opts *Options) (*Engine, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	st, err := openState(o.Dir, o.Logger)
-	if err != nil {
-		return nil, err
+	st := o.State
+	if st == nil {
+		st = newMemState()
 	}
 	e := &Engine{store: store, opts: o, log: o.Logger, state: st}
 	e.mu.sources = map[string]*plan.Source{}
@@ -110,19 +111,20 @@ func New(store *eventstore.Store, opts *Options) (*Engine, error) {
 	e.mu.queries = map[string]*persistent{}
 	e.mu.shared = map[string]*pushQuery{}
 	e.mu.tctx, e.mu.tcancel = context.WithCancel(context.Background())
-	defs, err := st.definitions()
+	defs, err := st.Definitions()
 	if err != nil {
-		st.close()
+		st.Close()
 		return nil, err
 	}
-	for _, d := range defs {
+	for i := range defs {
+		d := &defs[i]
 		stmt, err := parse.Parse(d.SQL)
 		if err == nil {
 			e.mu.nextSeq = d.Seq
-			_, err = e.create(stmt.(*parse.CreateSource), &d)
+			_, err = e.create(stmt.(*parse.CreateSource), d)
 		}
 		if err != nil {
-			st.close()
+			st.Close()
 			return nil, fmt.Errorf("streamsql: restoring %q: %w", d.SQL, err)
 		}
 		e.mu.nextSeq = max(e.mu.nextSeq, d.Seq)
@@ -162,7 +164,7 @@ func (e *Engine) Close() error {
 	e.mu.Unlock()
 	e.twg.Wait()
 	e.qwg.Wait()
-	return e.state.close()
+	return e.state.Close()
 }
 
 // catalog is a snapshot of the sources, for planning.
@@ -232,7 +234,7 @@ func (e *Engine) Exec(ctx context.Context, sql string) (Result, error) {
 
 // create defines a source, and for … AS SELECT its persistent query. With
 // restore set, it re-creates a stored definition.
-func (e *Engine) create(s *parse.CreateSource, restore *definition) (Result, error) {
+func (e *Engine) create(s *parse.CreateSource, restore *Definition) (Result, error) {
 	name := strings.ToUpper(s.Name)
 	if _, exists := e.mu.sources[name]; exists {
 		if s.IfNotExists {
@@ -264,15 +266,15 @@ func (e *Engine) create(s *parse.CreateSource, restore *definition) (Result, err
 	def := restore
 	if def == nil {
 		e.mu.nextSeq++
-		def = &definition{SQL: parse.String(s), Seq: e.mu.nextSeq}
+		def = &Definition{SQL: parse.String(s), Seq: e.mu.nextSeq}
 		if q != nil {
 			kind := "CSAS"
 			if s.Table {
 				kind = "CTAS"
 			}
-			def.ID = fmt.Sprintf("%s_%s_%d", kind, sanitize(name), def.Seq)
+			def.QueryID = fmt.Sprintf("%s_%s_%d", kind, sanitize(name), def.Seq)
 		}
-		if err := e.state.addDefinition(*def); err != nil {
+		if err := e.state.AddDefinition(*def); err != nil {
 			return Result{}, err
 		}
 	}
@@ -280,14 +282,14 @@ func (e *Engine) create(s *parse.CreateSource, restore *definition) (Result, err
 	e.mu.defSeq[name] = def.Seq
 	res := Result{Message: fmt.Sprintf("%s %s created", kind(s.Table), s.Name)}
 	if q != nil {
-		src.Query = def.ID
-		p := newPersistent(e, def.ID, q, src)
-		e.mu.queries[def.ID] = p
+		src.Query = def.QueryID
+		p := newPersistent(e, def.QueryID, q, src)
+		e.mu.queries[def.QueryID] = p
 		if e.mu.runCtx != nil {
 			e.startLocked(p)
 		}
-		res.QueryID = def.ID
-		res.Message += ", query " + def.ID + " started"
+		res.QueryID = def.QueryID
+		res.Message += ", query " + def.QueryID + " started"
 	}
 	return res, nil
 }
@@ -342,7 +344,7 @@ func (e *Engine) drop(s *parse.Drop) (Result, error) {
 	msg := fmt.Sprintf("%s %s dropped", kind(s.Table), s.Name)
 	if p != nil {
 		p.stop()
-		if err := e.state.dropQuery(p.id); err != nil {
+		if err := e.state.DropQuery(p.id); err != nil {
 			return Result{}, err
 		}
 		msg += ", query " + p.id + " terminated"
@@ -359,7 +361,7 @@ func (e *Engine) dropLocked(name string) (*persistent, error) {
 		}
 	}
 	src := e.mu.sources[name]
-	if err := e.state.deleteDefinition(e.mu.defSeq[name]); err != nil {
+	if err := e.state.DeleteDefinition(e.mu.defSeq[name]); err != nil {
 		return nil, err
 	}
 	delete(e.mu.sources, name)

@@ -14,6 +14,7 @@ import (
 	"github.com/fjord-data/fjord/eventstore"
 	"github.com/fjord-data/fjord/eventstore/memstore"
 	"github.com/fjord-data/fjord/streamsql"
+	"github.com/fjord-data/fjord/streamsql/pebblestate"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -215,7 +216,7 @@ func TestRestart(t *testing.T) {
 	// Interrupted twice, with the definitions and state in a directory.
 	dir := t.TempDir()
 	store = eventstore.New(memstore.New(), nil)
-	e = start(t, store, &streamsql.Options{Dir: dir, BatchSize: 7})
+	e = start(t, store, &streamsql.Options{State: openState(t, dir), BatchSize: 7})
 	for _, s := range ddl {
 		mustExec(t, e.Engine, s)
 	}
@@ -224,7 +225,7 @@ func TestRestart(t *testing.T) {
 		if i == n/3 || i == 2*n/3 {
 			waitQueries(t, e.Engine, last)
 			e.stop(t)
-			e = start(t, store, &streamsql.Options{Dir: dir, BatchSize: 5})
+			e = start(t, store, &streamsql.Options{State: openState(t, dir), BatchSize: 5})
 		}
 	}
 	waitQueries(t, e.Engine, last)
@@ -239,6 +240,15 @@ func TestRestart(t *testing.T) {
 	if len(wantStream) != 30 {
 		t.Errorf("the stream query wrote %d events, want 30", len(wantStream))
 	}
+}
+
+func openState(t *testing.T, dir string) *pebblestate.Store {
+	t.Helper()
+	st, err := pebblestate.Open(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
 }
 
 // waitQueries waits until every persistent query has considered the

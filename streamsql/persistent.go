@@ -107,7 +107,7 @@ func (p *persistent) position() uint64 {
 func (p *persistent) run(ctx context.Context) error {
 	e := p.e
 	pipe := exec.New(p.q, p.errs)
-	pos, pending, err := e.state.load(p.id, pipe.Load)
+	pos, pending, err := e.state.Load(p.id, pipe.Load)
 	if err != nil {
 		return err
 	}
@@ -119,14 +119,14 @@ func (p *persistent) run(ctx context.Context) error {
 		until: pending[1], batchSize: e.opts.BatchSize, idle: e.opts.IdleTimeout}
 	r.sink = func(ctx context.Context, out []exec.Change, pos uint64) error {
 		if p.table == nil && len(out) > 0 {
-			if err := e.state.setPending(p.id, committed+1, pos); err != nil {
+			if err := e.state.SetPending(p.id, committed+1, pos); err != nil {
 				return err
 			}
 			if err := p.append(ctx, out); err != nil {
 				return err
 			}
 		}
-		if err := e.state.commit(p.id, pos, pipe.Save); err != nil {
+		if err := e.state.Commit(p.id, pos, pipe.Save); err != nil {
 			return err
 		}
 		committed = pos

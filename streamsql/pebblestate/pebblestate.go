@@ -1,4 +1,4 @@
-package streamsql
+package pebblestate
 
 import (
 	"encoding/binary"
@@ -9,9 +9,11 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"github.com/fjord-data/fjord/streamsql"
 )
 
-// stateDB keeps the engine's durable state in Pebble:
+// Store keeps a streamsql engine's durable state in Pebble:
 //
 //	d<seq>            a definition: {"sql": …, "id": …} (CREATE, in order)
 //	q<id>\x00p        a persistent query's committed input position
@@ -21,9 +23,13 @@ import (
 // A persistent query's state entries and its position are written in one
 // batch, so a restart resumes from a position with exactly the state that
 // position produced.
-type stateDB struct {
+//
+// Store implements streamsql.StateStore; it is safe for concurrent use.
+type Store struct {
 	db *pebble.DB
 }
+
+var _ streamsql.StateStore = (*Store)(nil)
 
 type pebbleLog struct{ l *slog.Logger }
 
@@ -34,56 +40,63 @@ func (p pebbleLog) Errorf(format string, args ...any) {
 	p.l.Error("pebble: " + fmt.Sprintf(format, args...))
 }
 func (p pebbleLog) Fatalf(format string, args ...any) {
-	panic("streamsql: pebble: " + fmt.Sprintf(format, args...))
+	panic("pebblestate: pebble: " + fmt.Sprintf(format, args...))
 }
 
-func openState(dir string, log *slog.Logger) (*stateDB, error) {
+// Open opens (creating it if needed) the state in directory dir; an empty
+// dir keeps it in memory. log receives Pebble's messages (nil discards
+// them).
+func Open(dir string, log *slog.Logger) (*Store, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	opts := &pebble.Options{Logger: pebbleLog{log}}
 	if dir == "" {
 		opts.FS = vfs.NewMem()
 	}
 	db, err := pebble.Open(dir, opts)
 	if err != nil {
-		return nil, fmt.Errorf("streamsql: open state in %q: %w", dir, err)
+		return nil, fmt.Errorf("pebblestate: open %q: %w", dir, err)
 	}
-	return &stateDB{db: db}, nil
+	return &Store{db: db}, nil
 }
 
-func (s *stateDB) close() error { return s.db.Close() }
+// Close closes the database.
+func (s *Store) Close() error { return s.db.Close() }
 
 type definition struct {
 	SQL string `json:"sql"`
-	ID  string `json:"id,omitempty"` // the persistent query it starts
-	Seq uint64 `json:"-"`
+	ID  string `json:"id,omitempty"`
 }
 
 func defKey(seq uint64) []byte { return binary.BigEndian.AppendUint64([]byte{'d'}, seq) }
 
-// definitions returns the stored definitions in the order they were made.
-func (s *stateDB) definitions() ([]definition, error) {
+// Definitions implements streamsql.StateStore.
+func (s *Store) Definitions() ([]streamsql.Definition, error) {
 	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{'d'}, UpperBound: []byte{'e'}})
 	if err != nil {
 		return nil, err
 	}
 	defer it.Close()
-	var out []definition
+	var out []streamsql.Definition
 	for it.First(); it.Valid(); it.Next() {
 		var d definition
 		if err := json.Unmarshal(it.Value(), &d); err != nil || len(it.Key()) != 9 {
-			return nil, fmt.Errorf("streamsql: corrupt definition %q", it.Key())
+			return nil, fmt.Errorf("pebblestate: corrupt definition %q", it.Key())
 		}
-		d.Seq = binary.BigEndian.Uint64(it.Key()[1:])
-		out = append(out, d)
+		out = append(out, streamsql.Definition{SQL: d.SQL, QueryID: d.ID, Seq: binary.BigEndian.Uint64(it.Key()[1:])})
 	}
 	return out, it.Error()
 }
 
-func (s *stateDB) addDefinition(d definition) error {
-	b, _ := json.Marshal(d)
+// AddDefinition implements streamsql.StateStore.
+func (s *Store) AddDefinition(d streamsql.Definition) error {
+	b, _ := json.Marshal(definition{SQL: d.SQL, ID: d.QueryID})
 	return s.db.Set(defKey(d.Seq), b, pebble.Sync)
 }
 
-func (s *stateDB) deleteDefinition(seq uint64) error { return s.db.Delete(defKey(seq), pebble.Sync) }
+// DeleteDefinition implements streamsql.StateStore.
+func (s *Store) DeleteDefinition(seq uint64) error { return s.db.Delete(defKey(seq), pebble.Sync) }
 
 func queryKey(id string, kind byte, rest string) []byte {
 	k := make([]byte, 0, 3+len(id)+len(rest))
@@ -93,8 +106,8 @@ func queryKey(id string, kind byte, rest string) []byte {
 	return append(k, rest...)
 }
 
-// load reads a query's position, pending range and state entries.
-func (s *stateDB) load(id string, entry func(key string, val []byte) error) (pos uint64, pending [2]uint64, err error) {
+// Load implements streamsql.StateStore.
+func (s *Store) Load(id string, entry func(key string, val []byte) error) (pos uint64, pending [2]uint64, err error) {
 	if v, closer, err := s.db.Get(queryKey(id, 'p', "")); err == nil {
 		pos = binary.BigEndian.Uint64(v)
 		closer.Close()
@@ -122,16 +135,15 @@ func (s *stateDB) load(id string, entry func(key string, val []byte) error) (pos
 	return pos, pending, it.Error()
 }
 
-// setPending records, durably, the input range of an output batch about
-// to be appended to the store.
-func (s *stateDB) setPending(id string, from, to uint64) error {
+// SetPending implements streamsql.StateStore: the range is synced.
+func (s *Store) SetPending(id string, from, to uint64) error {
 	v := binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(nil, from), to)
 	return s.db.Set(queryKey(id, 'w', ""), v, pebble.Sync)
 }
 
-// commit writes a query's changed state entries and its position in one
-// batch, and clears its pending range.
-func (s *stateDB) commit(id string, pos uint64, save func(put func(key string, val []byte))) error {
+// Commit implements streamsql.StateStore: the entries, the position and
+// the cleared pending range are one Pebble batch.
+func (s *Store) Commit(id string, pos uint64, save func(put func(key string, val []byte))) error {
 	b := s.db.NewBatch()
 	defer b.Close()
 	var err error
@@ -161,8 +173,8 @@ func (s *stateDB) commit(id string, pos uint64, save func(put func(key string, v
 	return b.Commit(pebble.NoSync)
 }
 
-// dropQuery deletes everything a query stored.
-func (s *stateDB) dropQuery(id string) error {
+// DropQuery implements streamsql.StateStore.
+func (s *Store) DropQuery(id string) error {
 	lo := queryKey(id, 0, "")
 	hi := queryKey(id, 0xff, "")
 	return s.db.DeleteRange(lo, hi, pebble.Sync)
