@@ -190,11 +190,24 @@ func (p *Pipeline) Load(key string, val []byte) error {
 	return nil
 }
 
-// Rows returns the current output rows of an aggregation (a table), in
-// key order; each change is an insert.
+// Rows returns the current output rows of a query that makes a table (an
+// aggregation, or a query over a table source), in key order; each change
+// is an insert.
 func (p *Pipeline) Rows() []Change {
 	if p.agg == nil {
-		return nil
+		if p.reader.rows == nil {
+			return nil
+		}
+		var in []Change
+		for _, k := range sortedRowKeys(p.reader.rows) {
+			row := p.reader.rows[k]
+			off := row[len(p.q.Source.Columns)+plan.PseudoRowoffset].I
+			in = append(in, Change{Op: Insert, Row: row, Key: k, Offset: off, Time: row[len(p.q.Source.Columns)+plan.PseudoRowtime].I})
+		}
+		if p.where != nil {
+			in = filter(p.where, in)
+		}
+		return project(p.project, in)
 	}
 	var out []Change
 	for _, id := range sortedIDs(p.agg.groups) {
@@ -243,4 +256,13 @@ func (a *aggregator) load(id string, row []Value) error {
 		}
 	}
 	return nil
+}
+
+func sortedRowKeys(m map[string][]Value) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
 }
