@@ -55,6 +55,26 @@ type Options struct {
 	SubscriberBuffer int
 	// Logger receives diagnostics; nil discards them.
 	Logger *slog.Logger
+	// Hooks observe the engine, for metrics and tracing.
+	Hooks Hooks
+}
+
+// Hooks are optional callbacks. They run on the query's goroutine and must
+// be fast and safe for concurrent use.
+type Hooks struct {
+	// OnBatch runs after every batch a query processed (and after every
+	// idle watermark step).
+	OnBatch func(BatchInfo)
+}
+
+// BatchInfo describes one processed batch.
+type BatchInfo struct {
+	// Query is the persistent query's id, or "push" for a push query.
+	Query    string
+	Events   int // input events in the batch
+	Changes  int // output changes
+	Position uint64
+	Duration time.Duration // processing and output, without waiting for input
 }
 
 // Engine runs streaming SQL over an event store: DDL and persistent

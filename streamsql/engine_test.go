@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"iter"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -93,7 +94,25 @@ const ordersDDL = `CREATE STREAM orders (id STRING KEY, customer STRING, amount 
 
 func TestTableAndPullQueries(t *testing.T) {
 	store := eventstore.New(memstore.New(), nil)
-	e := start(t, store, nil)
+	var mu sync.Mutex
+	var events, changes int
+	e := start(t, store, &streamsql.Options{Hooks: streamsql.Hooks{OnBatch: func(b streamsql.BatchInfo) {
+		mu.Lock()
+		defer mu.Unlock()
+		if strings.HasPrefix(b.Query, "CTAS_TOTALS") {
+			events, changes = events+b.Events, changes+b.Changes
+		}
+	}}})
+	// Checked once the engine stopped (cleanups run after the deferred
+	// stop), when every batch has been reported.
+	t.Cleanup(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		// Changes to one group within a batch make one change: 3 or 4.
+		if events != 4 || changes < 3 || changes > 4 {
+			t.Errorf("OnBatch saw %d events and %d changes, want 4 and 3 or 4", events, changes)
+		}
+	})
 	defer e.stop(t)
 	mustExec(t, e.Engine, ordersDDL)
 	res := mustExec(t, e.Engine, `CREATE TABLE totals AS SELECT customer, COUNT(*) AS n, SUM(amount) AS total FROM orders GROUP BY customer EMIT CHANGES`)

@@ -116,7 +116,7 @@ func (p *persistent) run(ctx context.Context) error {
 	}
 	committed := pos
 	r := &runner{store: e.store, pipe: pipe, input: p.q.Source.Input, from: eventstore.Position(pos),
-		until: pending[1], batchSize: e.opts.BatchSize, idle: e.opts.IdleTimeout}
+		until: pending[1], batchSize: e.opts.BatchSize, idle: e.opts.IdleTimeout, name: p.id, onBatch: e.opts.Hooks.OnBatch}
 	r.sink = func(ctx context.Context, out []exec.Change, pos uint64) error {
 		if p.table == nil && len(out) > 0 {
 			if err := e.state.SetPending(p.id, committed+1, pos); err != nil {

@@ -28,6 +28,16 @@ type runner struct {
 	// sink receives each batch's output (possibly empty) and the position
 	// the query has considered everything up to.
 	sink func(ctx context.Context, out []exec.Change, pos uint64) error
+	// name and onBatch report batches (Hooks.OnBatch; may be nil).
+	name    string
+	onBatch func(BatchInfo)
+}
+
+// report calls the batch hook.
+func (r *runner) report(start time.Time, events, changes int, pos uint64) {
+	if r.onBatch != nil {
+		r.onBatch(BatchInfo{Query: r.name, Events: events, Changes: changes, Position: pos, Duration: time.Since(start)})
+	}
 }
 
 type item struct {
@@ -110,10 +120,12 @@ func (r *runner) process(ctx context.Context, items <-chan item) error {
 			case <-ctx.Done():
 				return ctx.Err()
 			case <-idleC:
-				out := r.pipe.Watermark(time.Now().UnixMilli())
+				start := time.Now()
+				out := r.pipe.Watermark(start.UnixMilli())
 				if err := r.sink(ctx, out, pos); err != nil {
 					return err
 				}
+				r.report(start, 0, len(out), pos)
 				if r.pipe.Done() {
 					return nil
 				}
@@ -163,11 +175,13 @@ func (r *runner) process(ctx context.Context, items <-chan item) error {
 			pos = max(pos, r.until)
 			r.until = 0
 		}
+		start := time.Now()
 		out := r.pipe.Process(batch)
 		r.pipe.Advance(int64(pos))
 		if err := r.sink(ctx, out, pos); err != nil {
 			return err
 		}
+		r.report(start, len(batch), len(out), pos)
 		if r.pipe.Done() {
 			return nil
 		}
