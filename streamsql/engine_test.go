@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -399,5 +400,26 @@ func TestStreamQueryCrashBetweenAppendAndCommit(t *testing.T) {
 		if n != 1 {
 			t.Errorf("%s written %d times", data, n)
 		}
+	}
+}
+
+// TestJoinTable: a persistent aggregation over a stream–table join, read
+// by pull queries.
+func TestJoinTable(t *testing.T) {
+	store := eventstore.New(memstore.New(), nil)
+	e := start(t, store, nil)
+	defer e.stop(t)
+	mustExec(t, e.Engine, `CREATE STREAM orders (id STRING, customer STRING, amount DOUBLE) WITH (SOURCE='order-')`)
+	mustExec(t, e.Engine, `CREATE TABLE customers (id STRING PRIMARY KEY, tier STRING) WITH (SOURCE='customer-')`)
+	mustExec(t, e.Engine, `CREATE TABLE by_tier AS SELECT c.tier AS tier, SUM(o.amount) AS total
+		FROM orders o JOIN customers c ON o.customer = c.id GROUP BY c.tier EMIT CHANGES`)
+	appendJSON(t, store, "customer-1", "Registered", `{"id":"c1","tier":"gold"}`)
+	appendJSON(t, store, "order-1", "Placed", `{"id":"o1","customer":"c1","amount":10}`)
+	appendJSON(t, store, "customer-1", "Downgraded", `{"id":"c1","tier":"basic"}`)
+	p := appendJSON(t, store, "order-2", "Placed", `{"id":"o2","customer":"c1","amount":5}`)
+	got := rows(t, e.Engine, fmt.Sprintf("SELECT * FROM by_tier AT POSITION %d", p))
+	slices.Sort(got)
+	if d := cmp.Diff([]string{"INSERT basic 5", "INSERT gold 10"}, got); d != "" {
+		t.Errorf("rows (-want +got):\n%s", d)
 	}
 }

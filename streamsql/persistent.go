@@ -115,7 +115,7 @@ func (p *persistent) run(ctx context.Context) error {
 		p.table.reset(pipe.Rows(), pos)
 	}
 	committed := pos
-	r := &runner{store: e.store, pipe: pipe, input: p.q.Source.Input, from: eventstore.Position(pos),
+	r := &runner{store: e.store, pipe: pipe, input: p.q.ReadInput(), from: eventstore.Position(pos),
 		until: pending[1], batchSize: e.opts.BatchSize, idle: e.opts.IdleTimeout, name: p.id, onBatch: e.opts.Hooks.OnBatch}
 	r.sink = func(ctx context.Context, out []exec.Change, pos uint64) error {
 		if p.table == nil && len(out) > 0 {

@@ -202,7 +202,7 @@ func (e *Engine) joinPush(q *plan.Query, o QueryOptions) (*pushQuery, *subscribe
 		e.mu.shared[key] = pq
 	}
 	log := &exec.ErrorLog{}
-	r := &runner{store: e.store, pipe: exec.New(q, log), input: q.Source.Input, from: from,
+	r := &runner{store: e.store, pipe: exec.New(q, log), input: q.ReadInput(), from: from,
 		batchSize: e.opts.BatchSize, idle: e.opts.IdleTimeout, name: "push", onBatch: e.opts.Hooks.OnBatch}
 	r.sink = func(ctx context.Context, out []exec.Change, pos uint64) error {
 		if pq.table != nil {

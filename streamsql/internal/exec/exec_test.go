@@ -53,7 +53,7 @@ func runCase(t *testing.T, c *ddtest.Case) string {
 			restart = n
 		}
 	}
-	sql, events, _ := strings.Cut(c.Input, "\nevents:\n")
+	sql, events, _ := strings.Cut(c.Input, "\nevents:")
 	stmts, err := parse.ParseAll(sql)
 	if err != nil {
 		return "error: " + err.Error()

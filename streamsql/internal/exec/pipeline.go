@@ -20,6 +20,7 @@ type Pipeline struct {
 	agg       *aggregator
 	project   []Eval
 	partition Eval
+	join      *joiner
 	emitted   int64
 	position  int64 // the last input position processed
 	buf       []Change
@@ -29,6 +30,9 @@ type Pipeline struct {
 // running are counted in log.
 func New(q *plan.Query, log *ErrorLog) *Pipeline {
 	p := &Pipeline{q: q, log: log, reader: newSourceReader(q.Source, log)}
+	if q.Join != nil {
+		p.join = newJoiner(q, log)
+	}
 	if q.Where != nil {
 		p.where = Compile(q.Where, log)
 	}
@@ -51,7 +55,11 @@ func New(q *plan.Query, log *ErrorLog) *Pipeline {
 func (p *Pipeline) Process(events []Event) []Change {
 	in := p.buf[:0]
 	for i := range events {
-		in = p.reader.read(&events[i], in)
+		if p.join != nil {
+			in = p.join.event(&events[i], p.reader, in)
+		} else {
+			in = p.reader.read(&events[i], in)
+		}
 		p.position = max(p.position, events[i].Position)
 	}
 	if p.where != nil {
@@ -124,6 +132,9 @@ func (p *Pipeline) Save(put func(key string, val []byte)) {
 		}
 		clear(r.dirty)
 	}
+	if p.join != nil {
+		p.join.save(put)
+	}
 	if a := p.agg; a != nil {
 		for _, id := range sortedKeys(a.dirty) {
 			if id == metaKey {
@@ -179,6 +190,11 @@ func (p *Pipeline) Load(key string, val []byte) error {
 			return fmt.Errorf("streamsql: state %q: not a table source", key)
 		}
 		p.reader.rows[key[1:]] = row
+	case 'r', 'L', 'R':
+		if p.join == nil {
+			return fmt.Errorf("streamsql: state %q: not a join", key)
+		}
+		p.join.load(key, row, rowtimeIndex(p.q.Source))
 	case 'g':
 		if p.agg == nil {
 			return fmt.Errorf("streamsql: state %q: not an aggregation", key)

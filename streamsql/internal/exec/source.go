@@ -45,6 +45,9 @@ func (r *sourceReader) matches(e *Event) bool {
 	if in.Stream != "" && e.Stream != in.Stream {
 		return false
 	}
+	if in.Category != "" && !(len(e.Stream) > len(in.Category) && e.Stream[len(in.Category)] == '-' && e.Stream[:len(in.Category)] == in.Category) {
+		return false
+	}
 	if len(in.EventTypes) == 0 {
 		return true
 	}

@@ -45,6 +45,14 @@ func (q *Query) Explain() string {
 	if q.Where != nil {
 		add("Filter %s", q.Where.Text)
 	}
+	if j := q.Join; j != nil {
+		kind := []string{"INNER", "LEFT", "RIGHT", "FULL"}[j.Kind]
+		if j.StreamTable() {
+			add("Join %s stream–table %s = %s (lookup in %s)", kind, j.LeftKey.Text, j.RightKey.Text, j.Right.Name)
+		} else {
+			add("Join %s stream–stream %s = %s within %s", kind, j.LeftKey.Text, j.RightKey.Text, j.Within)
+		}
+	}
 	switch {
 	case q.Pull && q.PullKey != nil:
 		add("Lookup %s key=%s", q.Source.Name, q.PullKey)
@@ -55,7 +63,11 @@ func (q *Query) Explain() string {
 		if q.Source.TimestampCol >= 0 {
 			ts = q.Source.Columns[q.Source.TimestampCol].Name
 		}
-		add("Scan %s (%s) rowtime=%s", q.Source.Name, q.Source.Input, ts)
+		name := q.Source.Name
+		if q.Join != nil {
+			name += " + " + q.Join.Right.Name
+		}
+		add("Scan %s (%s) rowtime=%s", name, q.ReadInput(), ts)
 	}
 	for i := range lines {
 		lines[i] = strings.Repeat("  ", i) + lines[i]

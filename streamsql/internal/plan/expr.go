@@ -58,6 +58,8 @@ type scope struct {
 	cols []types.Column
 	// quals are the names (source name, alias) that may qualify a column.
 	quals []string
+	// parts split cols by source in a join; nil otherwise.
+	parts []scopePart
 	// hook, when set, is tried first on every node (aggregation rewrites).
 	hook func(parse.Expr) (*Expr, bool, error)
 	// aggErr is the error for an aggregate call met outside the hook.
@@ -221,7 +223,53 @@ func literal(e *parse.Literal) (*Expr, error) {
 	return out, nil
 }
 
+// scopePart is one source's columns, cols[start:end], in a join.
+type scopePart struct {
+	quals      []string
+	start, end int
+	declared   int // columns before the pseudo-columns
+}
+
+func (p scopePart) qualifies(q string) bool {
+	for _, n := range p.quals {
+		if n != "" && strings.EqualFold(n, q) {
+			return true
+		}
+	}
+	return false
+}
+
+// joinColumn resolves a column in a join: qualified, within its source;
+// unqualified, in the one source that has it (pseudo-columns: the left).
+func (s *scope) joinColumn(e *parse.ColumnRef) (*Expr, error) {
+	var found []int
+	for _, p := range s.parts {
+		if e.Qualifier != "" && !p.qualifies(e.Qualifier) {
+			continue
+		}
+		if i := columnIndex(s.cols[p.start:p.end], e.Name); i >= 0 {
+			found = append(found, p.start+i)
+			if e.Qualifier == "" && i >= p.declared {
+				break // a pseudo-column: the left source's
+			}
+		}
+	}
+	switch {
+	case len(found) == 0 && e.Qualifier != "" && !s.qualifies(e.Qualifier):
+		return nil, errorf(e.Pos, "unknown source %s", e.Qualifier)
+	case len(found) == 0:
+		return nil, errorf(e.Pos, "unknown column %s", parse.ExprString(e))
+	case len(found) > 1:
+		return nil, errorf(e.Pos, "column %s is ambiguous: qualify it with its source", e.Name)
+	}
+	i := found[0]
+	return &Expr{Op: OpCol, Index: i, Name: s.cols[i].Name, T: s.cols[i].Type, Pos: e.Pos, Text: parse.ExprString(e)}, nil
+}
+
 func (s *scope) column(e *parse.ColumnRef) (*Expr, error) {
+	if s.parts != nil {
+		return s.joinColumn(e)
+	}
 	if e.Qualifier != "" && !s.qualifies(e.Qualifier) {
 		return nil, errorf(e.Pos, "unknown source %s", e.Qualifier)
 	}

@@ -13,6 +13,9 @@ import (
 type Query struct {
 	Text   string // canonical SQL
 	Source *Source
+	// Join, when set, joins a second source: Input is then the left
+	// source's row followed by the right source's.
+	Join   *Join
 	Input  []types.Column // the source row layout
 	Where  *Expr          // over Input; nil keeps every row
 	Agg    *Aggregate     // nil: no aggregation
@@ -69,9 +72,9 @@ func (a *Aggregate) Row() []types.Column {
 
 // Select plans a query.
 func Select(sel *parse.Select, cat Catalog) (*Query, error) {
-	ref, ok := sel.From.(*parse.SourceRef)
-	if !ok {
-		return nil, errorf(sel.From.Position(), "joins are not supported yet")
+	ref, join, err := fromClause(sel.From)
+	if err != nil {
+		return nil, err
 	}
 	src, found := cat.Source(ref.Name)
 	if !found {
@@ -98,6 +101,14 @@ func Select(sel *parse.Select, cat Catalog) (*Query, error) {
 		return nil, errorf(sel.Pos, "a pull query reads a table's current rows: no WINDOW, GROUP BY or PARTITION BY")
 	}
 	in := &scope{cols: q.Input, quals: []string{ref.Name, ref.Alias}, aggErr: " needs a GROUP BY"}
+	if join != nil {
+		if q.Pull {
+			return nil, errorf(join.Pos, "a pull query reads one table: no JOIN")
+		}
+		if err := q.planJoin(join, ref, in, cat); err != nil {
+			return nil, err
+		}
+	}
 	if sel.Where != nil {
 		in.aggErr = " is not allowed in WHERE"
 		w, err := in.bind(sel.Where)
@@ -198,6 +209,12 @@ func (q *Query) project(sel *parse.Select, sc *scope, src *Source) error {
 			}
 			if q.Agg != nil {
 				return errorf(it.Pos, "* is not allowed with GROUP BY")
+			}
+			if sc.parts != nil {
+				if err := q.joinStar(it, sc, addCol); err != nil {
+					return err
+				}
+				continue
 			}
 			for j, c := range src.Columns {
 				if err := addCol(it.Pos, c.Name, &Expr{Op: OpCol, Index: j, Name: c.Name, T: c.Type, Pos: it.Pos, Text: parse.QuoteIdent(c.Name)}); err != nil {
