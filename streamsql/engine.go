@@ -304,6 +304,11 @@ func (e *Engine) create(s *parse.CreateSource, restore *Definition) (Result, err
 	if q != nil {
 		src.Query = def.QueryID
 		p := newPersistent(e, def.QueryID, q, src)
+		if restore != nil {
+			if err := p.load(); err != nil {
+				return Result{}, err
+			}
+		}
 		e.mu.queries[def.QueryID] = p
 		if e.mu.runCtx != nil {
 			e.startLocked(p)

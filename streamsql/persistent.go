@@ -26,6 +26,9 @@ type persistent struct {
 	target *plan.Source
 	errs   *exec.ErrorLog
 	table  *table // CREATE TABLE … AS SELECT
+	// loaded is the pipeline restored from the state store with its
+	// position and pending range, ready to run; the run takes it.
+	loaded *loadedPipeline
 	mu     struct {
 		sync.Mutex
 		cancel  context.CancelFunc
@@ -104,16 +107,40 @@ func (p *persistent) position() uint64 {
 	return p.mu.pos
 }
 
-func (p *persistent) run(ctx context.Context) error {
-	e := p.e
+type loadedPipeline struct {
+	pipe    *exec.Pipeline
+	pos     uint64
+	pending [2]uint64
+}
+
+// load restores the query's pipeline from the state store and, for a
+// table, its rows, so that pull queries answer before the query runs.
+func (p *persistent) load() error {
 	pipe := exec.New(p.q, p.errs)
-	pos, pending, err := e.state.Load(p.id, pipe.Load)
+	pos, pending, err := p.e.state.Load(p.id, pipe.Load)
 	if err != nil {
-		return err
+		return fmt.Errorf("streamsql: loading the state of query %s: %w", p.id, err)
 	}
 	if p.table != nil {
 		p.table.reset(pipe.Rows(), pos)
 	}
+	p.mu.Lock()
+	p.mu.pos = pos
+	p.mu.Unlock()
+	p.loaded = &loadedPipeline{pipe: pipe, pos: pos, pending: pending}
+	return nil
+}
+
+func (p *persistent) run(ctx context.Context) error {
+	e := p.e
+	if p.loaded == nil {
+		if err := p.load(); err != nil {
+			return err
+		}
+	}
+	l := p.loaded
+	p.loaded = nil // a later run reloads from the committed state
+	pipe, pos, pending := l.pipe, l.pos, l.pending
 	committed := pos
 	r := &runner{store: e.store, pipe: pipe, input: p.q.ReadInput(), from: eventstore.Position(pos),
 		until: pending[1], batchSize: e.opts.BatchSize, idle: e.opts.IdleTimeout, name: p.id, onBatch: e.opts.Hooks.OnBatch}

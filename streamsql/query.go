@@ -249,3 +249,27 @@ func (e *Engine) RunningPushQueries() int {
 	defer e.mu.Unlock()
 	return len(e.mu.shared)
 }
+
+// Split splits a script into statements (separated by ';'), each in
+// canonical SQL, or returns the first syntax error (an *Error).
+func Split(script string) ([]string, error) {
+	stmts, err := parse.ParseAll(script)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(stmts))
+	for i, s := range stmts {
+		out[i] = parse.String(s)
+	}
+	return out, nil
+}
+
+// IsQuery reports whether a statement is a SELECT (to run with Query).
+func IsQuery(stmt string) bool {
+	s, err := parse.Parse(stmt)
+	if err != nil {
+		return false
+	}
+	_, ok := s.(*parse.Select)
+	return ok
+}

@@ -84,6 +84,7 @@ func newRootCmd(a *app) *cobra.Command {
 	})
 	root.AddCommand(newAppendCmd(a), newReadCmd(a), newTailCmd(a), newStreamsCmd(a), newVersionCmd(a), newBenchCmd(a),
 		newServeCmd(a), newPgstoreCmd(a), newRefdataCmd(a))
+	root.AddCommand(newSQLCmd(a))
 	return root
 }
 
