@@ -28,6 +28,8 @@ var (
 	ErrInUse = errors.New("streamsql: in use")
 	// ErrRunning reports a second concurrent call of Run.
 	ErrRunning = errors.New("streamsql: the engine is running already")
+	// ErrClosed ends push queries when the engine closes.
+	ErrClosed = errors.New("streamsql: the engine is closed")
 )
 
 // errDone ends a runner whose query reached its LIMIT.
@@ -175,12 +177,17 @@ func (e *Engine) Run(ctx context.Context) error {
 	return nil
 }
 
-// Close ends push queries and closes the state. Call it after Run has
-// returned.
+// Close ends push queries (with ErrClosed) and closes the state store.
+// Call it after Run has returned.
 func (e *Engine) Close() error {
 	e.mu.Lock()
 	e.mu.closed = true
 	e.mu.tcancel()
+	for _, p := range e.mu.queries {
+		if p.table != nil {
+			p.table.hub.close(ErrClosed)
+		}
+	}
 	e.mu.Unlock()
 	e.twg.Wait()
 	e.qwg.Wait()
@@ -214,9 +221,14 @@ type Result struct {
 }
 
 // Exec runs one statement other than a SELECT: CREATE STREAM|TABLE (with
-// columns, or AS SELECT to start a persistent query), DROP, SHOW,
-// DESCRIBE, EXPLAIN, TERMINATE. Definitions are durable when Exec returns.
-// Errors in the statement are *Error values with a position.
+// columns, or AS SELECT to start a persistent query), DROP, SHOW
+// STREAMS|TABLES|QUERIES, DESCRIBE, EXPLAIN, TERMINATE. Definitions are
+// durable when Exec returns.
+//
+// Dropping a stream or table made by CREATE … AS SELECT also terminates
+// its query and deletes its state; TERMINATE q does the same as dropping
+// what q writes. A source that a persistent query reads cannot be dropped
+// (ErrInUse). Errors in the statement are *Error values with a position.
 func (e *Engine) Exec(ctx context.Context, sql string) (Result, error) {
 	stmt, err := parse.Parse(sql)
 	if err != nil {

@@ -335,6 +335,11 @@ func TestWindowedTablePull(t *testing.T) {
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("windowed lookup (-want +got):\n%s", d)
 	}
+	// Window bounds and key ranges filter the table's rows.
+	got = rows(t, e.Engine, "SELECT page, n FROM per_minute WHERE WINDOWSTART >= '1970-01-01T00:01:00Z' AND page BETWEEN 'a' AND 'i'")
+	if d := cmp.Diff([]string{"INSERT home 1"}, got); d != "" {
+		t.Errorf("window and key range (-want +got):\n%s", d)
+	}
 	// The event at 3000 came after the first window closed (no grace):
 	// it is late and counted.
 	if got := rows(t, e.Engine, "SELECT * FROM per_minute WHERE page = 'about'"); len(got) != 0 {

@@ -170,7 +170,7 @@ func (e *Engine) joinPush(q *plan.Query, o QueryOptions) (*pushQuery, *subscribe
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.mu.closed {
-		return nil, nil, fmt.Errorf("streamsql: the engine is closed")
+		return nil, nil, ErrClosed
 	}
 	key := q.Text
 	if o.FromStart {
@@ -218,6 +218,9 @@ func (e *Engine) joinPush(q *plan.Query, o QueryOptions) (*pushQuery, *subscribe
 		err := r.run(ctx)
 		if ctx.Err() != nil {
 			err = nil
+			if e.mu.tctx.Err() != nil {
+				err = ErrClosed
+			}
 		}
 		e.mu.Lock()
 		if e.mu.shared[key] == pq {
