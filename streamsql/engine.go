@@ -394,7 +394,7 @@ func (e *Engine) drop(s *parse.Drop) (Result, error) {
 func (e *Engine) dropLocked(name string) (*persistent, error) {
 	for _, p := range e.mu.queries {
 		if strings.EqualFold(p.q.Source.Name, name) {
-			return nil, fmt.Errorf("%w: %s is read by query %s (drop what it writes first)", ErrInUse, name, p.id)
+			return nil, fmt.Errorf("%w: %s is read by query %s (drop what it writes first)", ErrInUse, strings.ToLower(name), p.id)
 		}
 	}
 	src := e.mu.sources[name]
