@@ -392,8 +392,9 @@ func (e *Engine) drop(s *parse.Drop) (Result, error) {
 // dropLocked removes a source (and returns the query writing it, which
 // the caller stops) unless a persistent query reads it.
 func (e *Engine) dropLocked(name string) (*persistent, error) {
-	for _, p := range e.mu.queries {
-		if strings.EqualFold(p.q.Source.Name, name) {
+	for _, id := range sortedMapKeys(e.mu.queries) {
+		p := e.mu.queries[id]
+		if strings.EqualFold(p.q.Source.Name, name) || p.q.Join != nil && strings.EqualFold(p.q.Join.Right.Name, name) {
 			return nil, fmt.Errorf("%w: %s is read by query %s (drop what it writes first)", ErrInUse, strings.ToLower(name), p.id)
 		}
 	}
