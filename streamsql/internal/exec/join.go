@@ -70,21 +70,80 @@ func (j *joiner) event(e *Event, left *sourceReader, out []Change) []Change {
 	}
 	if j.right.matches(e) {
 		for _, c := range j.right.read(e, nil) {
-			if !j.j.StreamTable() && c.Op == Insert {
+			switch {
+			case j.j.Tables:
+				out = j.tableChange(c, left.rows[c.Key], true, out)
+			case !j.j.StreamTable() && c.Op == Insert:
 				out = j.streamRow(1, c, out)
 			}
 		}
 	}
 	if left.matches(e) {
 		for _, c := range left.read(e, nil) {
-			if j.j.StreamTable() {
+			switch {
+			case j.j.Tables:
+				out = j.tableChange(c, j.right.rows[c.Key], false, out)
+			case j.j.StreamTable():
 				out = j.lookup(c, out)
-			} else {
+			default:
 				out = j.streamRow(0, c, out)
 			}
 		}
 	}
 	return out
+}
+
+// tableChange turns a change of one table of a table–table join into the
+// change of the joined row with the same key; other is the other table's
+// current row for that key, and right says which side c comes from.
+func (j *joiner) tableChange(c Change, other []Value, right bool, out []Change) []Change {
+	var before, after []Value
+	switch c.Op {
+	case Insert:
+		after = c.Row
+	case Update:
+		before, after = c.Old, c.Row
+	case Delete:
+		before = c.Row
+	}
+	joined := func(side []Value) []Value {
+		l, r := side, other
+		if right {
+			l, r = other, side
+		}
+		switch j.j.Kind {
+		case parse.JoinInner:
+			if l == nil || r == nil {
+				return nil
+			}
+		case parse.JoinLeft:
+			if l == nil {
+				return nil
+			}
+		case parse.JoinRight:
+			if r == nil {
+				return nil
+			}
+		default:
+			if l == nil && r == nil {
+				return nil
+			}
+		}
+		return j.combine(l, r)
+	}
+	old, now := joined(before), joined(after)
+	ch := Change{Key: c.Key, Time: c.Time, Offset: c.Offset}
+	switch {
+	case old == nil && now == nil:
+		return out
+	case old == nil:
+		ch.Op, ch.Row = Insert, now
+	case now == nil:
+		ch.Op, ch.Row = Delete, old
+	default:
+		ch.Op, ch.Row, ch.Old = Update, now, old
+	}
+	return append(out, ch)
 }
 
 func (j *joiner) lookup(c Change, out []Change) []Change {

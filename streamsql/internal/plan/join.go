@@ -22,11 +22,14 @@ type Join struct {
 	// Within is set for a stream–stream join: rows join when their
 	// ROWTIMEs are at most this far apart.
 	Within time.Duration
+	// Tables marks a table–table join on both primary keys: its output is
+	// a table keyed by that key, updated when either side changes.
+	Tables bool
 }
 
 // StreamTable reports whether the right side is a table whose current
 // row each left row looks up.
-func (j *Join) StreamTable() bool { return j.Within == 0 }
+func (j *Join) StreamTable() bool { return j.Within == 0 && !j.Tables }
 
 func fromClause(r parse.Relation) (*parse.SourceRef, *parse.Join, error) {
 	switch r := r.(type) {
@@ -49,14 +52,16 @@ func (q *Query) planJoin(j *parse.Join, left *parse.SourceRef, in *scope, cat Ca
 		return errorf(j.Right.Pos, "unknown stream or table %s", j.Right.Name)
 	}
 	l := q.Source
-	if l.Table || l.Materialized {
-		return errorf(left.Pos, "the left side of a join must be a stream (table–table joins are not supported yet)")
+	if l.Materialized || right.Materialized {
+		return errorf(j.Pos, "joins read declared sources (CREATE STREAM|TABLE … WITH (SOURCE=…)), not materialized tables")
 	}
-	if right.Materialized {
-		return errorf(j.Right.Pos, "%s is a materialized table: join a declared table (CREATE TABLE … WITH (SOURCE=…)) instead", right.Name)
-	}
-	plan := &Join{Kind: j.Kind, Right: right, RightStart: len(q.Input)}
+	plan := &Join{Kind: j.Kind, Right: right, RightStart: len(q.Input), Tables: l.Table}
 	switch {
+	case l.Table && !right.Table:
+		return errorf(j.Pos, "a table joins only a table (put the stream on the left for a stream–table join)")
+	case l.Table && j.Within != nil:
+		return errorf(j.Within.Pos, "a table–table join takes no WITHIN")
+	case l.Table:
 	case right.Table && j.Within != nil:
 		return errorf(j.Within.Pos, "a stream–table join takes no WITHIN")
 	case right.Table && j.Kind != parse.JoinInner && j.Kind != parse.JoinLeft:
@@ -122,7 +127,10 @@ func (q *Query) planJoin(j *parse.Join, left *parse.SourceRef, in *scope, cat Ca
 		return err
 	}
 	if right.Table && !(b.Op == OpCol && b.Index-plan.RightStart == right.Key) {
-		return errorf(on.R.Position(), "a stream–table join looks rows up by the table's PRIMARY KEY %s", right.Columns[right.Key].Name)
+		return errorf(on.R.Position(), "a join with a table looks rows up by the table's PRIMARY KEY %s", right.Columns[right.Key].Name)
+	}
+	if l.Table && !(a.Op == OpCol && a.Index == l.Key) {
+		return errorf(on.L.Position(), "a table–table join matches both PRIMARY KEYs (%s of %s)", l.Columns[l.Key].Name, l.Name)
 	}
 	walkExpr(b, func(x *Expr) {
 		if x.Op == OpCol {
