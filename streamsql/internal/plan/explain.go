@@ -47,7 +47,9 @@ func (q *Query) Explain() string {
 	}
 	if j := q.Join; j != nil {
 		kind := []string{"INNER", "LEFT", "RIGHT", "FULL"}[j.Kind]
-		if j.StreamTable() {
+		if j.Tables {
+			add("Join %s table–table %s = %s", kind, j.LeftKey.Text, j.RightKey.Text)
+		} else if j.StreamTable() {
 			add("Join %s stream–table %s = %s (lookup in %s)", kind, j.LeftKey.Text, j.RightKey.Text, j.Right.Name)
 		} else {
 			add("Join %s stream–stream %s = %s within %s", kind, j.LeftKey.Text, j.RightKey.Text, j.Within)
