@@ -40,6 +40,7 @@ type aggregator struct {
 	argBuf     []Value
 	keyBuf     []Value
 	idBuf      []byte
+	rowBuf     []Value // the aggregate row, before projection
 	pending    []Change // deletes of merged sessions, emitted at the next flush
 }
 
@@ -346,12 +347,13 @@ func (a *aggregator) output(g *group) []Value {
 	if g.n <= 0 {
 		return nil
 	}
-	row := make([]Value, 0, len(g.keyVals)+len(g.accs)+2)
+	row := a.rowBuf[:0]
 	row = append(row, g.keyVals...)
 	for _, acc := range g.accs {
 		row = append(row, acc.Result())
 	}
 	row = append(row, types.NewTimestamp(g.ws), types.NewTimestamp(g.we))
+	a.rowBuf = row
 	if a.having != nil && !a.having(row).Bool() {
 		return nil
 	}

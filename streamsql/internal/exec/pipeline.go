@@ -33,6 +33,9 @@ func New(q *plan.Query, log *ErrorLog) *Pipeline {
 	if q.Join != nil {
 		p.join = newJoiner(q, log)
 	}
+	// Rows of a stream live until the batch is processed, unless a
+	// stream–stream join buffers them.
+	p.reader.reuse = !q.Source.Table && (q.Join == nil || q.Join.StreamTable())
 	if q.Where != nil {
 		p.where = Compile(q.Where, log)
 	}
@@ -54,6 +57,7 @@ func New(q *plan.Query, log *ErrorLog) *Pipeline {
 // call.
 func (p *Pipeline) Process(events []Event) []Change {
 	in := p.buf[:0]
+	p.reader.reset()
 	for i := range events {
 		if p.join != nil {
 			in = p.join.event(&events[i], p.reader, in)

@@ -28,6 +28,30 @@ type sourceReader struct {
 	errs  []types.DecodeError
 	rows  map[string][]Value // table sources: key → row
 	dirty map[string]bool
+	// arena holds the rows of the current batch when nothing keeps rows
+	// beyond it (a stream source outside a stream–stream join); reset
+	// resets it.
+	arena  []Value
+	reuse  bool
+	arenaN int
+}
+
+// reset starts a new batch: rows handed out before may be overwritten.
+func (r *sourceReader) reset() { r.arenaN = 0 }
+
+// newRow returns a zeroed row of n values.
+func (r *sourceReader) newRow(n int) []Value {
+	if !r.reuse {
+		return make([]Value, n)
+	}
+	if r.arenaN+n > len(r.arena) {
+		r.arena = make([]Value, max(2*len(r.arena), 512*n))
+		r.arenaN = 0
+	}
+	row := r.arena[r.arenaN : r.arenaN+n : r.arenaN+n]
+	r.arenaN += n
+	clear(row)
+	return row
 }
 
 func newSourceReader(src *plan.Source, log *ErrorLog) *sourceReader {
@@ -65,7 +89,7 @@ func (r *sourceReader) read(e *Event, out []Change) []Change {
 		return out
 	}
 	n := len(r.src.Columns)
-	row := make([]Value, n+plan.NumPseudo)
+	row := r.newRow(n + plan.NumPseudo)
 	tombstone := r.src.Table && bytes.Equal(bytes.TrimSpace(e.Data), []byte("null"))
 	if !tombstone {
 		r.errs = r.dec.Decode(e.Data, row, r.errs[:0])
