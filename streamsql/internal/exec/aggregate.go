@@ -40,7 +40,7 @@ type aggregator struct {
 	argBuf     []Value
 	keyBuf     []Value
 	idBuf      []byte
-	rowBuf     []Value // the aggregate row, before projection
+	rowBuf     []Value  // the aggregate row, before projection
 	pending    []Change // deletes of merged sessions, emitted at the next flush
 }
 
