@@ -28,6 +28,9 @@ type sourceReader struct {
 	errs  []types.DecodeError
 	rows  map[string][]Value // table sources: key → row
 	dirty map[string]bool
+	// byStream maps a stream to the key of its last row (table sources),
+	// for tombstones; rebuilt from rows when nil.
+	byStream map[string]string
 	// arena holds the rows of the current batch when nothing keeps rows
 	// beyond it (a stream source outside a stream–stream join); reset
 	// resets it.
@@ -109,7 +112,9 @@ func (r *sourceReader) read(e *Event, out []Change) []Change {
 	if !r.src.Table {
 		return append(out, Change{Op: Insert, Row: row, Time: t, Offset: e.Position})
 	}
-	var key []Value
+	if r.byStream == nil {
+		r.indexStreams()
+	}
 	var kb []byte
 	if tombstone {
 		// A tombstone names its key through its stream: the key of the
@@ -120,34 +125,44 @@ func (r *sourceReader) read(e *Event, out []Change) []Change {
 		}
 		kb = []byte(k)
 	} else {
-		key = []Value{row[r.src.Key]}
-		if key[0].IsNull() {
+		key := row[r.src.Key]
+		if key.IsNull() {
 			r.log.addDecode(fmt.Sprintf("position %d (%s v%d): table %s: the key column %s is NULL", e.Position, e.Stream, e.Version, r.src.Name, r.src.Columns[r.src.Key].Name))
 			return out
 		}
-		kb = types.AppendKey(nil, key[0])
+		kb = types.AppendKey(nil, key)
 	}
 	k := string(kb)
 	old, had := r.rows[k]
 	r.dirty[k] = true
-	switch {
-	case tombstone:
+	if tombstone {
 		delete(r.rows, k)
+		delete(r.byStream, e.Stream)
 		return append(out, Change{Op: Delete, Row: old, Key: k, Time: t, Offset: e.Position})
-	case had:
-		r.rows[k] = row
-		return append(out, Change{Op: Update, Row: row, Old: old, Key: k, Time: t, Offset: e.Position})
+	}
+	if had {
+		if prev := old[len(r.src.Columns)+plan.PseudoStreamID].S; prev != e.Stream && r.byStream[prev] == k {
+			delete(r.byStream, prev)
+		}
 	}
 	r.rows[k] = row
+	r.byStream[e.Stream] = k
+	if had {
+		return append(out, Change{Op: Update, Row: row, Old: old, Key: k, Time: t, Offset: e.Position})
+	}
 	return append(out, Change{Op: Insert, Row: row, Key: k, Time: t, Offset: e.Position})
 }
 
 func (r *sourceReader) keyOfStream(stream string) (string, bool) {
+	k, ok := r.byStream[stream]
+	return k, ok
+}
+
+// indexStreams rebuilds byStream from the rows (after a restore).
+func (r *sourceReader) indexStreams() {
+	r.byStream = make(map[string]string, len(r.rows))
 	sid := len(r.src.Columns) + plan.PseudoStreamID
 	for k, row := range r.rows {
-		if row[sid].S == stream {
-			return k, true
-		}
+		r.byStream[row[sid].S] = k
 	}
-	return "", false
 }
