@@ -273,7 +273,7 @@ func (e *Engine) create(s *parse.CreateSource, restore *Definition) (Result, err
 			return Result{Message: s.Name + " exists already"}, nil
 		}
 		if !s.OrReplace || s.As != nil {
-			return Result{}, &Error{Pos: s.Pos, Msg: fmt.Sprintf("%s exists already", s.Name)}
+			return Result{}, fmt.Errorf("%w: %s", ErrExists, s.Name)
 		}
 		if _, err := e.dropLocked(name); err != nil {
 			return Result{}, err

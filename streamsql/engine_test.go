@@ -173,7 +173,7 @@ func TestStatementErrors(t *testing.T) {
 	mustExec(t, e.Engine, ordersDDL)
 	tests := []struct{ sql, want string }{
 		{"SELECT nope FROM orders EMIT CHANGES", "line 1, column 8: unknown column nope"},
-		{"CREATE STREAM orders (a INT) WITH (SOURCE='x-')", "line 1, column 1: orders exists already"},
+		{"CREATE STREAM orders (a INT) WITH (SOURCE='x-')", "streamsql: already exists: orders"},
 		{"SELECT * FROM orders WHERE", "line 1, column 27: expected an expression, found end of input"},
 		{"DROP TABLE nothing", "streamsql: not found: table nothing"},
 		{"SELECT * FROM orders", "orders is not a materialized table"},

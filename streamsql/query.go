@@ -31,8 +31,12 @@ type QueryOptions struct {
 //
 // A push query (EMIT CHANGES or EMIT FINAL) yields its changelog until ctx
 // ends (the last item is then ctx.Err()), its LIMIT is reached, or it
-// fails. On a materialized table it yields the table's current rows, then
-// their changes. A subscriber that falls Options.SubscriberBuffer batches
+// fails. It starts when first pulled, at the head of the store (events
+// committed later), and identical push queries share one running query; a
+// late subscriber to an aggregation first gets its current rows. With
+// QueryOptions.FromStart it runs privately from the first event. On a
+// materialized table it yields the table's current rows, then their
+// changes. A subscriber that falls Options.SubscriberBuffer batches
 // behind is ended with ErrSlowSubscriber.
 //
 // Errors in the statement are *Error values with a position.
