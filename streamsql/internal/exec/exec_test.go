@@ -180,6 +180,9 @@ func evalCase(t *testing.T, c *ddtest.Case) string {
 			s = fmt.Sprintf("%q", v.S)
 		}
 		r := line + " => " + s + " " + q.Columns[0].Type.String()
+		if !v.IsNull() && v.K != q.Columns[0].Type.Kind {
+			r += fmt.Sprintf(" (value of kind %d, not the type's)", v.K)
+		}
 		for _, m := range log.Recent() {
 			r += " (" + m[strings.Index(m, ": ")+2:] + ")"
 		}

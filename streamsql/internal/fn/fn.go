@@ -28,6 +28,9 @@ type Scalar struct {
 	// Eval only when NullAware; otherwise a NULL argument gives NULL.
 	Eval      func(args []Value) (Value, error)
 	NullAware bool
+	// Coerce: the arguments take the result's type (integers become
+	// DOUBLE where the result is DOUBLE), as in COALESCE.
+	Coerce bool
 }
 
 // Lookup returns the scalar function called name (upper case), or nil.

@@ -179,7 +179,7 @@ func scalars() map[string]*Scalar {
 		return ok(f64(math.Pow(a[0].AsFloat(), a[1].AsFloat())))
 	}})
 	extreme := func(name string, want int) {
-		add(&Scalar{Name: name, Check: common, NullAware: true, Eval: func(a []Value) (Value, error) {
+		add(&Scalar{Name: name, Check: common, NullAware: true, Coerce: true, Eval: func(a []Value) (Value, error) {
 			var best Value
 			for _, v := range a {
 				if !v.IsNull() && (best.IsNull() || types.Compare(v, best) == want) {
@@ -193,7 +193,7 @@ func scalars() map[string]*Scalar {
 	extreme("LEAST", -1)
 
 	// NULL handling.
-	add(&Scalar{Name: "COALESCE", Check: common, NullAware: true, Eval: func(a []Value) (Value, error) {
+	add(&Scalar{Name: "COALESCE", Check: common, NullAware: true, Coerce: true, Eval: func(a []Value) (Value, error) {
 		for _, v := range a {
 			if !v.IsNull() {
 				return ok(v)
@@ -206,7 +206,7 @@ func scalars() map[string]*Scalar {
 			return nil, err
 		}
 		return common(args)
-	}, NullAware: true, Eval: func(a []Value) (Value, error) {
+	}, NullAware: true, Coerce: true, Eval: func(a []Value) (Value, error) {
 		if a[0].IsNull() {
 			return ok(a[1])
 		}

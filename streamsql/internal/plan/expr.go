@@ -176,6 +176,9 @@ func (s *scope) bind(e parse.Expr) (*Expr, error) {
 		if elem.Kind == types.Null {
 			elem = types.StringT
 		}
+		for i, a := range out.Args {
+			out.Args[i] = coerce(a, elem)
+		}
 		out.T = types.ArrayOf(elem)
 		return out, nil
 	}
@@ -420,8 +423,23 @@ func (s *scope) caseExpr(e *parse.Case) (*Expr, error) {
 	if t.Kind == types.Null {
 		t = types.StringT
 	}
+	for i := 1; i < len(out.Args); i += 2 {
+		out.Args[i] = coerce(out.Args[i], t)
+	}
+	if e.Else != nil {
+		out.Args[len(out.Args)-1] = coerce(out.Args[len(out.Args)-1], t)
+	}
 	out.T = t
 	return out, nil
+}
+
+// coerce converts an integer expression where a DOUBLE is expected, so
+// that every value of an expression has the expression's type.
+func coerce(e *Expr, t *types.Type) *Expr {
+	if e.T.Kind == types.Int && t.Kind == types.Double {
+		return &Expr{Op: OpCast, Args: []*Expr{e}, T: t, Pos: e.Pos, Text: e.Text}
+	}
+	return e
 }
 
 func (s *scope) cast(e *parse.Cast) (*Expr, error) {
@@ -474,6 +492,11 @@ func (s *scope) call(e *parse.Call) (*Expr, error) {
 	t, err := f.Check(ts)
 	if err != nil {
 		return nil, errorf(e.Pos, "%s: %s", e.Name, strings.TrimPrefix(err.Error(), fn.ErrArgs.Error()+": "))
+	}
+	if f.Coerce {
+		for i, a := range out.Args {
+			out.Args[i] = coerce(a, t)
+		}
 	}
 	out.T = t
 	return out, nil
