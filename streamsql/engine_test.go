@@ -428,3 +428,21 @@ func TestJoinTable(t *testing.T) {
 		t.Errorf("rows (-want +got):\n%s", d)
 	}
 }
+
+// TestDecimal: DECIMAL columns keep exact values through a persistent
+// aggregation, and come out as decimal text.
+func TestDecimal(t *testing.T) {
+	store := eventstore.New(memstore.New(), nil)
+	e := start(t, store, nil)
+	defer e.stop(t)
+	mustExec(t, e.Engine, `CREATE STREAM pay (k STRING, amount DECIMAL(10, 2)) WITH (SOURCE='pay-')`)
+	mustExec(t, e.Engine, `CREATE TABLE totals AS SELECT k, SUM(amount) AS total, MAX(amount) * 2 AS twice FROM pay GROUP BY k EMIT CHANGES`)
+	for range 10 {
+		appendJSON(t, store, "pay-1", "Paid", `{"k":"a","amount":0.1}`)
+	}
+	p := appendJSON(t, store, "pay-1", "Paid", `{"k":"a","amount":"0.20"}`)
+	got := rows(t, e.Engine, fmt.Sprintf("SELECT * FROM totals WHERE total = CAST('1.2' AS DECIMAL(3, 1)) AT POSITION %d", p))
+	if d := cmp.Diff([]string{"INSERT a 1.20 0.40"}, got); d != "" {
+		t.Errorf("rows (-want +got):\n%s", d)
+	}
+}

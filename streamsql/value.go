@@ -38,7 +38,8 @@ type Column struct {
 }
 
 // Change is one row of a query's output changelog. Values are nil (NULL),
-// bool, int64, float64, string, time.Time (TIMESTAMP, UTC), []any (ARRAY),
+// bool, int64, float64, string (STRING, and DECIMAL exactly in decimal
+// notation, such as "12.50"), time.Time (TIMESTAMP, UTC), []any (ARRAY),
 // or map[string]any (MAP, and STRUCT by field name).
 type Change struct {
 	Op      Op
@@ -92,6 +93,8 @@ func convert(v types.Value, t *types.Type) any {
 		return v.I
 	case types.Double:
 		return v.F
+	case types.Decimal:
+		return types.FormatDecimal(v.I, int(v.Sc))
 	case types.String:
 		return v.S
 	case types.Timestamp:

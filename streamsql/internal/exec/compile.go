@@ -3,6 +3,7 @@ package exec
 import (
 	"fmt"
 	"math"
+	"math/bits"
 	"strconv"
 	"strings"
 
@@ -46,6 +47,8 @@ func (c *compiler) compile(e *plan.Expr) Eval {
 				return types.NewInt(-v.I)
 			case types.Double:
 				return types.NewDouble(-v.F)
+			case types.Decimal:
+				return types.NewDecimal(-v.I, int(v.Sc))
 			}
 			return Value{}
 		}
@@ -167,6 +170,9 @@ func (c *compiler) logic(e *plan.Expr) Eval {
 func (c *compiler) arith(e *plan.Expr) Eval {
 	l, r := c.compile(e.Args[0]), c.compile(e.Args[1])
 	op := e.Name[0]
+	if e.T.Kind == types.Decimal {
+		return c.decimalArith(e, l, r, op)
+	}
 	if e.T.Kind == types.Double {
 		return func(row []Value) Value {
 			a, b := l(row), r(row)
@@ -221,6 +227,58 @@ func (c *compiler) arith(e *plan.Expr) Eval {
 		}
 		return types.NewInt(x % y)
 	}
+}
+
+// decimalArith computes DECIMAL + - * %: the planner gave the operands of
+// + - % the result's scale; * multiplies the unscaled values and adds the
+// scales. A result beyond the type's precision is NULL and an error.
+func (c *compiler) decimalArith(e *plan.Expr, l, r Eval, op byte) Eval {
+	limit := uint64(1)
+	for range e.T.Precision {
+		limit *= 10
+	}
+	scale := e.T.Scale
+	return func(row []Value) Value {
+		a, b := l(row), r(row)
+		if a.IsNull() || b.IsNull() {
+			return Value{}
+		}
+		var res int64
+		overflow := false
+		switch op {
+		case '+':
+			res = a.I + b.I
+			overflow = (a.I > 0 && b.I > 0 && res < 0) || (a.I < 0 && b.I < 0 && res >= 0)
+		case '-':
+			res = a.I - b.I
+			overflow = (a.I >= 0 && b.I < 0 && res < 0) || (a.I < 0 && b.I > 0 && res >= 0)
+		case '*':
+			hi, lo := bits.Mul64(absU(a.I), absU(b.I))
+			overflow = hi != 0 || lo > math.MaxInt64
+			res = int64(lo)
+			if (a.I < 0) != (b.I < 0) {
+				res = -res
+			}
+		default:
+			if b.I == 0 {
+				c.fail(e, "division by zero")
+				return Value{}
+			}
+			res = a.I % b.I
+		}
+		if overflow || absU(res) >= limit {
+			c.fail(e, "result out of range for %s", e.T)
+			return Value{}
+		}
+		return types.NewDecimal(res, scale)
+	}
+}
+
+func absU(i int64) uint64 {
+	if i < 0 {
+		return uint64(-(i + 1)) + 1
+	}
+	return uint64(i)
 }
 
 func (c *compiler) compare(e *plan.Expr) Eval {
@@ -421,6 +479,15 @@ func Cast(v Value, t *types.Type) (Value, error) {
 			return types.NewString(string(types.AppendJSON(nil, v, nil))), nil
 		}
 		return types.NewString(v.String()), nil
+	case types.Decimal:
+		if v.K == types.String {
+			return types.ParseDecimal(v.S, t.Precision, t.Scale)
+		}
+		d, err := types.Rescale(v, t.Precision, t.Scale)
+		if err != nil {
+			return Value{}, fmt.Errorf("%v out of range for %s", v, t)
+		}
+		return d, nil
 	case types.Int:
 		var i int64
 		switch v.K {
@@ -435,6 +502,8 @@ func Cast(v Value, t *types.Type) (Value, error) {
 				return Value{}, fmt.Errorf("%v out of range for %s", v, t)
 			}
 			i = int64(v.F)
+		case types.Decimal:
+			i = v.I / int64(math.Pow10(int(v.Sc))) // toward zero
 		default:
 			i = v.I
 		}

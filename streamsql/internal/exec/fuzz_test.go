@@ -14,17 +14,17 @@ import (
 // must run.
 func FuzzQuery(f *testing.F) {
 	for _, s := range []string{"i + 1", "UCASE(str) || 'x'", "arr[i]", "CAST(str AS INT) / 0", "m['a'] IN (1, 2)",
-		"CASE WHEN d > 1 THEN ts END", "SUBSTRING(str, -i, 2)", "EXTRACTJSONFIELD(str, '$.a[0]')"} {
+		"CASE WHEN d > 1 THEN ts END", "SUBSTRING(str, -i, 2)", "EXTRACTJSONFIELD(str, '$.a[0]')", "dec * dec + i", "CAST(dec AS DECIMAL(3, 1)) % 2"} {
 		f.Add(s)
 	}
-	src, err := plan.Create(mustParseF(f, `CREATE STREAM s (i INT, d DOUBLE, str STRING, ts TIMESTAMP, arr ARRAY<INT>, m MAP<STRING, INT>, st STRUCT<a INT>) WITH (SOURCE='s-')`).(*parse.CreateSource))
+	src, err := plan.Create(mustParseF(f, `CREATE STREAM s (i INT, d DOUBLE, str STRING, ts TIMESTAMP, arr ARRAY<INT>, m MAP<STRING, INT>, st STRUCT<a INT>, dec DECIMAL(6, 2)) WITH (SOURCE='s-')`).(*parse.CreateSource))
 	if err != nil {
 		f.Fatal(err)
 	}
 	cat := catalog{"S": src}
 	events := []Event{
-		{Stream: "s-1", Type: "E", Time: 1000, Position: 1, Version: 1, Data: []byte(`{"i":7,"d":2.5,"str":" Hello ","ts":"2026-03-04T05:06:07Z","arr":[3,1,2],"m":{"a":1},"st":{"a":-1}}`)},
-		{Stream: "s-1", Type: "E", Time: 2000, Position: 2, Version: 2, Data: []byte(`{"i":-9223372036854775808,"d":-0.0,"str":"{\"a\":[1]}","arr":[],"m":{}}`)},
+		{Stream: "s-1", Type: "E", Time: 1000, Position: 1, Version: 1, Data: []byte(`{"i":7,"d":2.5,"str":" Hello ","ts":"2026-03-04T05:06:07Z","arr":[3,1,2],"m":{"a":1},"st":{"a":-1},"dec":1234.56}`)},
+		{Stream: "s-1", Type: "E", Time: 2000, Position: 2, Version: 2, Data: []byte(`{"i":-9223372036854775808,"d":-0.0,"str":"{\"a\":[1]}","arr":[],"m":{},"dec":"-0.01"}`)},
 		{Stream: "s-1", Type: "E", Time: 3000, Position: 3, Version: 3, Data: []byte(`{}`)},
 	}
 	f.Fuzz(func(t *testing.T, expr string) {

@@ -59,11 +59,20 @@ func aggregates() map[string]*Aggregate {
 		if !t.Numeric() {
 			return nil, fmt.Errorf("%w: SUM of %s", ErrArgs, t)
 		}
-		if t.Kind == types.Int {
+		switch t.Kind {
+		case types.Int:
 			return tBig, nil
+		case types.Decimal:
+			return types.DecimalOf(types.MaxDecimalPrecision, t.Scale), nil
 		}
 		return t, nil
-	}), New: func(args []*Type, _ bool) Accumulator { return &sum{double: args[0].Kind == types.Double} }})
+	}), New: func(args []*Type, _ bool) Accumulator {
+		s := &sum{double: args[0].Kind == types.Double}
+		if args[0].Kind == types.Decimal {
+			s.scale = args[0].Scale + 1 // +1: a DECIMAL sum
+		}
+		return s
+	}})
 	add(&Aggregate{Name: "AVG", Check: one(func(t *Type) (*Type, error) {
 		if !t.Numeric() {
 			return nil, fmt.Errorf("%w: AVG of %s", ErrArgs, t)
@@ -117,6 +126,8 @@ func (c *count) Load(v Value) error  { c.n = v.I; return nil }
 // sum is SUM and AVG: NULL until a non-NULL value arrives.
 type sum struct {
 	double, avg bool
+	scale       int // DECIMAL sums: the scale + 1; 0 otherwise
+	overflow    int64 // integer additions that overflowed and are not retracted
 	i           int64
 	f           float64
 	n           int64
@@ -130,7 +141,11 @@ func (s *sum) Add(a []Value, _ int64) {
 	if s.double {
 		s.f += a[0].AsFloat()
 	} else {
-		s.i += a[0].I
+		r := s.i + a[0].I
+		if (s.i > 0 && a[0].I > 0 && r < 0) || (s.i < 0 && a[0].I < 0 && r >= 0) {
+			s.overflow++
+		}
+		s.i = r
 	}
 }
 func (s *sum) Retract(a []Value, _ int64) {
@@ -141,33 +156,47 @@ func (s *sum) Retract(a []Value, _ int64) {
 	if s.double {
 		s.f -= a[0].AsFloat()
 	} else {
-		s.i -= a[0].I
+		r := s.i - a[0].I
+		if (s.i >= 0 && a[0].I < 0 && r < 0) || (s.i < 0 && a[0].I > 0 && r >= 0) {
+			s.overflow--
+		}
+		s.i = r
 	}
 }
 func (s *sum) Merge(o Accumulator) {
 	t := o.(*sum)
-	s.n, s.i, s.f = s.n+t.n, s.i+t.i, s.f+t.f
+	r := s.i + t.i
+	if (s.i > 0 && t.i > 0 && r < 0) || (s.i < 0 && t.i < 0 && r >= 0) {
+		s.overflow++
+	}
+	s.n, s.i, s.f, s.overflow = s.n+t.n, r, s.f+t.f, s.overflow+t.overflow
 }
 func (s *sum) Result() Value {
 	switch {
 	case s.n == 0:
 		return Value{}
+	case !s.double && s.overflow != 0:
+		return Value{} // beyond BIGINT (or DECIMAL(18, s))
+	case s.scale > 0 && (s.i >= 1e18 || s.i <= -1e18):
+		return Value{}
 	case s.avg:
 		return f64(s.f / float64(s.n))
 	case s.double:
 		return f64(s.f)
+	case s.scale > 0:
+		return types.NewDecimal(s.i, s.scale-1)
 	}
 	return i64(s.i)
 }
 func (s *sum) State() Value {
-	return types.NewArray([]Value{i64(s.i), f64(s.f), i64(s.n)})
+	return types.NewArray([]Value{i64(s.i), f64(s.f), i64(s.n), i64(s.overflow)})
 }
 func (s *sum) Load(v Value) error {
 	l := v.List()
-	if len(l) != 3 {
+	if len(l) != 4 {
 		return types.ErrCorrupt
 	}
-	s.i, s.f, s.n = l[0].I, l[1].F, l[2].I
+	s.i, s.f, s.n, s.overflow = l[0].I, l[1].F, l[2].I, l[3].I
 	return nil
 }
 

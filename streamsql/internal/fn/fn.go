@@ -71,6 +71,8 @@ func Assignable(from, to *Type) bool {
 		return true
 	case from.Kind == types.Int && to.Kind == types.Int:
 		return true
+	case from.Kind == types.Decimal && to.Kind == types.Double:
+		return true
 	case to.Kind == types.Array && from.Kind == types.Array:
 		return Assignable(from.Elem, to.Elem)
 	case to.Kind == types.Map && from.Kind == types.Map:
@@ -110,8 +112,17 @@ func Common(a, b *Type) (*Type, bool) {
 			return a, true
 		}
 		return types.BigintT, true
-	case a.Numeric() && b.Numeric():
-		return types.DoubleT, true
+	case a.Kind == types.Double || b.Kind == types.Double:
+		if a.Numeric() && b.Numeric() {
+			return types.DoubleT, true
+		}
+		return nil, false
+	case a.Kind == types.Decimal && b.Numeric() || b.Kind == types.Decimal && a.Numeric():
+		// Both DECIMAL, or DECIMAL and an integer (DECIMAL(18, 0)).
+		pa, sa := decimalShape(a)
+		pb, sb := decimalShape(b)
+		scale := max(sa, sb)
+		return types.DecimalOf(min(types.MaxDecimalPrecision, max(pa-sa, pb-sb)+scale), scale), true
 	case a.Equal(b):
 		return a, true
 	}
@@ -119,3 +130,32 @@ func Common(a, b *Type) (*Type, bool) {
 }
 
 func upper(s string) string { return strings.ToUpper(s) }
+
+// decimalShape returns the precision and scale of a DECIMAL, or of an
+// integer seen as one.
+func decimalShape(t *Type) (int, int) {
+	if t.Kind == types.Decimal {
+		return t.Precision, t.Scale
+	}
+	return types.MaxDecimalPrecision, 0
+}
+
+// DecimalArith returns the type of a DECIMAL operation on operands of
+// types a and b (DECIMAL or integer): + and - keep the larger scale, *
+// adds the scales, % keeps the larger scale.
+func DecimalArith(op string, a, b *Type) (*Type, bool) {
+	pa, sa := decimalShape(a)
+	pb, sb := decimalShape(b)
+	switch op {
+	case "*":
+		if sa+sb > types.MaxDecimalPrecision {
+			return nil, false
+		}
+		return types.DecimalOf(min(types.MaxDecimalPrecision, pa+pb), sa+sb), true
+	case "+", "-":
+		s := max(sa, sb)
+		return types.DecimalOf(min(types.MaxDecimalPrecision, max(pa-sa, pb-sb)+s+1), s), true
+	}
+	s := max(sa, sb)
+	return types.DecimalOf(min(types.MaxDecimalPrecision, max(pa-sa, pb-sb)+s), s), true
+}

@@ -128,9 +128,15 @@ func scalars() map[string]*Scalar {
 
 	// Math.
 	add(&Scalar{Name: "ABS", Check: numeric1, Eval: func(a []Value) (Value, error) {
-		if a[0].K == types.Int {
+		switch a[0].K {
+		case types.Int:
 			if a[0].I < 0 {
 				return ok(i64(-a[0].I))
+			}
+			return ok(a[0])
+		case types.Decimal:
+			if a[0].I < 0 {
+				return ok(types.NewDecimal(-a[0].I, int(a[0].Sc)))
 			}
 			return ok(a[0])
 		}
@@ -146,16 +152,19 @@ func scalars() map[string]*Scalar {
 		}
 		return ok(i64(0))
 	}})
-	round := func(name string, f func(float64) float64) {
+	round := func(name string, f func(float64) float64, mode roundMode) {
 		add(&Scalar{Name: name, Check: numeric1, Eval: func(a []Value) (Value, error) {
-			if a[0].K == types.Int {
+			switch a[0].K {
+			case types.Int:
 				return ok(a[0])
+			case types.Decimal:
+				return ok(roundDecimal(a[0], mode))
 			}
 			return ok(f64(f(a[0].F)))
 		}})
 	}
-	round("CEIL", math.Ceil)
-	round("FLOOR", math.Floor)
+	round("CEIL", math.Ceil, roundCeil)
+	round("FLOOR", math.Floor, roundFloor)
 	add(&Scalar{Name: "ROUND", Check: func(args []*Type) (*Type, error) {
 		if len(args) == 2 {
 			return signature(tDouble, tDouble, tBig)(args)
@@ -163,8 +172,11 @@ func scalars() map[string]*Scalar {
 		return numeric1(args)
 	}, Eval: func(a []Value) (Value, error) {
 		if len(a) == 1 {
-			if a[0].K == types.Int {
+			switch a[0].K {
+			case types.Int:
 				return ok(a[0])
+			case types.Decimal:
+				return ok(roundDecimal(a[0], roundHalf))
 			}
 			return ok(f64(math.Round(a[0].F)))
 		}
@@ -577,4 +589,39 @@ func extractJSON(a []Value) (Value, error) {
 	}
 	out, _ := json.Marshal(doc)
 	return ok(s(string(out)))
+}
+
+type roundMode uint8
+
+const (
+	roundHalf  roundMode = iota // half away from zero
+	roundCeil                   // towards +∞
+	roundFloor                  // towards -∞
+)
+
+// roundDecimal rounds a DECIMAL to an integral value, keeping its scale.
+func roundDecimal(v Value, mode roundMode) Value {
+	p := int64(1)
+	for range v.Sc {
+		p *= 10
+	}
+	q, m := v.I/p, v.I%p
+	switch {
+	case m == 0:
+	case mode == roundHalf:
+		if 2*m >= p {
+			q++
+		} else if 2*m <= -p {
+			q--
+		}
+	case mode == roundCeil:
+		if m > 0 {
+			q++
+		}
+	default:
+		if m < 0 {
+			q--
+		}
+	}
+	return types.NewDecimal(q*p, int(v.Sc))
 }

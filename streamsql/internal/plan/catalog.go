@@ -259,7 +259,10 @@ func Type(t *parse.Type) (*types.Type, error) {
 		}
 		return st, nil
 	}
-	return nil, errorf(t.Pos, "DECIMAL is not supported yet; use DOUBLE or BIGINT")
+	if t.Precision < 1 || t.Precision > types.MaxDecimalPrecision || t.Scale > t.Precision {
+		return nil, errorf(t.Pos, "DECIMAL(%d, %d): the precision must be 1 to %d and the scale at most the precision", t.Precision, t.Scale, types.MaxDecimalPrecision)
+	}
+	return types.DecimalOf(t.Precision, t.Scale), nil
 }
 
 func errorf(p parse.Pos, format string, args ...any) error {

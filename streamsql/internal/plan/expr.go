@@ -342,8 +342,20 @@ func (s *scope) binary(e *parse.Binary) (*Expr, error) {
 			return nil, errorf(e.Pos, "cannot apply %s to %s and %s", e.Op, l.T, r.T)
 		}
 		t, _ := fn.Common(l.T, r.T)
-		if t.Kind == types.Null {
+		switch {
+		case t.Kind == types.Null:
 			t = types.BigintT
+		case t.Kind == types.Decimal && e.Op == "/":
+			t = types.DoubleT // decimal division is approximate
+		case t.Kind == types.Decimal:
+			var ok bool
+			if t, ok = fn.DecimalArith(e.Op, l.T, r.T); !ok {
+				return nil, errorf(e.Pos, "%s of %s and %s needs more than %d decimals", e.Op, l.T, r.T, types.MaxDecimalPrecision)
+			}
+			if e.Op != "*" { // the operands take the result's scale
+				l, r = coerceDecimal(l, t.Scale), coerceDecimal(r, t.Scale)
+				out.Args = []*Expr{l, r}
+			}
 		}
 		out.Op, out.T = OpArith, t
 	default:
@@ -433,13 +445,30 @@ func (s *scope) caseExpr(e *parse.Case) (*Expr, error) {
 	return out, nil
 }
 
-// coerce converts an integer expression where a DOUBLE is expected, so
-// that every value of an expression has the expression's type.
+// coerce converts an integer or DECIMAL expression where a DOUBLE or
+// another DECIMAL is expected, so that every value of an expression has
+// the expression's type.
 func coerce(e *Expr, t *types.Type) *Expr {
-	if e.T.Kind == types.Int && t.Kind == types.Double {
+	switch {
+	case e.T.Kind == types.Int && t.Kind == types.Double,
+		e.T.Kind == types.Decimal && t.Kind == types.Double,
+		e.T.Kind == types.Int && t.Kind == types.Decimal,
+		e.T.Kind == types.Decimal && t.Kind == types.Decimal && !e.T.Equal(t):
 		return &Expr{Op: OpCast, Args: []*Expr{e}, T: t, Pos: e.Pos, Text: e.Text}
 	}
 	return e
+}
+
+// coerceDecimal gives a DECIMAL or integer operand the scale of an
+// addition's result.
+func coerceDecimal(e *Expr, scale int) *Expr {
+	if e.T.Kind == types.Decimal && e.T.Scale == scale {
+		return e
+	}
+	if e.T.Kind == types.Null {
+		return e
+	}
+	return &Expr{Op: OpCast, Args: []*Expr{e}, T: types.DecimalOf(types.MaxDecimalPrecision, scale), Pos: e.Pos, Text: e.Text}
 }
 
 func (s *scope) cast(e *parse.Cast) (*Expr, error) {
@@ -454,9 +483,9 @@ func (s *scope) cast(e *parse.Cast) (*Expr, error) {
 	ok := x.T.Kind == types.Null || x.T.Equal(t) || t.Kind == types.String
 	switch x.T.Kind {
 	case types.String:
-		ok = ok || t.Kind == types.Int || t.Kind == types.Double || t.Kind == types.Bool || t.Kind == types.Timestamp
-	case types.Int, types.Double:
-		ok = ok || t.Kind == types.Int || t.Kind == types.Double || t.Kind == types.Timestamp && x.T.Kind == types.Int
+		ok = ok || t.Kind == types.Int || t.Kind == types.Double || t.Kind == types.Bool || t.Kind == types.Timestamp || t.Kind == types.Decimal
+	case types.Int, types.Double, types.Decimal:
+		ok = ok || t.Kind == types.Int || t.Kind == types.Double || t.Kind == types.Decimal || t.Kind == types.Timestamp && x.T.Kind == types.Int
 	case types.Timestamp:
 		ok = ok || t.Kind == types.Int
 	case types.Bool:

@@ -14,8 +14,8 @@ import (
 var ErrCorrupt = errors.New("streamsql: corrupt encoded value")
 
 // AppendKey appends a self-delimiting binary encoding of v to buf. Equal
-// values encode to equal bytes (map entries are sorted), so the encoding
-// serves as a map key; DecodeKey reverses it.
+// values of one type encode to equal bytes (map entries are sorted), so the
+// encoding serves as a map key; DecodeKey reverses it exactly.
 func AppendKey(buf []byte, v Value) []byte {
 	buf = append(buf, byte(v.K))
 	switch v.K {
@@ -23,6 +23,11 @@ func AppendKey(buf []byte, v Value) []byte {
 		buf = binary.AppendVarint(buf, v.I)
 	case Double:
 		buf = binary.BigEndian.AppendUint64(buf, math.Float64bits(v.F))
+	case Decimal:
+		// Values of one expression share its type's scale, so equal
+		// values encode equally; the scale is kept for decoding.
+		buf = binary.AppendVarint(buf, v.I)
+		buf = append(buf, byte(v.Sc))
 	case String:
 		buf = binary.AppendUvarint(buf, uint64(len(v.S)))
 		buf = append(buf, v.S...)
@@ -65,6 +70,12 @@ func DecodeKey(b []byte) (Value, []byte, error) {
 			return Value{}, nil, ErrCorrupt
 		}
 		return Value{K: k, I: i}, b[n:], nil
+	case Decimal:
+		i, n := binary.Varint(b)
+		if n <= 0 || len(b) < n+1 {
+			return Value{}, nil, ErrCorrupt
+		}
+		return NewDecimal(i, int(int8(b[n]))), b[n+1:], nil
 	case Double:
 		if len(b) < 8 {
 			return Value{}, nil, ErrCorrupt
@@ -154,6 +165,8 @@ func AppendJSON(buf []byte, v Value, t *Type) []byte {
 		return strconv.AppendFloat(buf, v.F, 'g', -1, 64)
 	case String:
 		return appendJSONString(buf, v.S)
+	case Decimal:
+		return append(buf, FormatDecimal(v.I, int(v.Sc))...)
 	case Timestamp:
 		return appendJSONString(buf, time.UnixMilli(v.I).UTC().Format("2006-01-02T15:04:05.000Z"))
 	case Array:

@@ -476,6 +476,12 @@ func fromString(raw string, t *Type) (Value, string) {
 			return NewTimestamp(ts), ""
 		}
 		return Value{}, fmt.Sprintf("expected TIMESTAMP, found string %q", truncate(raw))
+	case Decimal:
+		v, err := ParseDecimal(raw, t.Precision, t.Scale)
+		if err != nil {
+			return Value{}, fmt.Sprintf("expected %s, found string %q (%v)", t, truncate(raw), err)
+		}
+		return v, ""
 	}
 	return Value{}, fmt.Sprintf("expected %s, found string %q", t, truncate(raw))
 }
@@ -526,6 +532,12 @@ func fromNumber(raw []byte, isInt bool, t *Type) (Value, string) {
 		return NewDouble(f), ""
 	case String:
 		return NewString(string(raw)), ""
+	case Decimal:
+		v, err := ParseDecimal(string(raw), t.Precision, t.Scale)
+		if err != nil {
+			return Value{}, fmt.Sprintf("number %s %v for %s", raw, err, t)
+		}
+		return v, ""
 	}
 	return Value{}, fmt.Sprintf("expected %s, found number %s", t, raw)
 }

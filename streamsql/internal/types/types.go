@@ -22,7 +22,11 @@ const (
 	Array
 	Map // MAP<STRING, Elem>
 	Struct
+	Decimal // DECIMAL(Precision, Scale): Value.I unscaled, Value.Sc the scale
 )
+
+// MaxDecimalPrecision is the most digits a DECIMAL holds (an int64).
+const MaxDecimalPrecision = 18
 
 // Type is a SQL type.
 type Type struct {
@@ -30,6 +34,14 @@ type Type struct {
 	Narrow bool    // INTEGER rather than BIGINT
 	Elem   *Type   // Array, Map
 	Fields []Field // Struct
+	// Precision and Scale of a DECIMAL: digits in all, and after the
+	// decimal point.
+	Precision, Scale int
+}
+
+// DecimalOf returns DECIMAL(precision, scale).
+func DecimalOf(precision, scale int) *Type {
+	return &Type{Kind: Decimal, Precision: precision, Scale: scale}
 }
 
 // Field is a named field of a STRUCT.
@@ -78,6 +90,8 @@ func (t *Type) String() string {
 		return "ARRAY<" + t.Elem.String() + ">"
 	case Map:
 		return "MAP<STRING, " + t.Elem.String() + ">"
+	case Decimal:
+		return "DECIMAL(" + strconv.Itoa(t.Precision) + ", " + strconv.Itoa(t.Scale) + ")"
 	}
 	var b strings.Builder
 	b.WriteString("STRUCT<")
@@ -93,7 +107,7 @@ func (t *Type) String() string {
 
 // Equal reports whether two types are the same.
 func (t *Type) Equal(u *Type) bool {
-	if t.Kind != u.Kind || t.Narrow != u.Narrow {
+	if t.Kind != u.Kind || t.Narrow != u.Narrow || t.Precision != u.Precision || t.Scale != u.Scale {
 		return false
 	}
 	switch t.Kind {
@@ -108,7 +122,7 @@ func (t *Type) Equal(u *Type) bool {
 }
 
 // Numeric reports whether t is INTEGER, BIGINT or DOUBLE.
-func (t *Type) Numeric() bool { return t.Kind == Int || t.Kind == Double }
+func (t *Type) Numeric() bool { return t.Kind == Int || t.Kind == Double || t.Kind == Decimal }
 
 // FieldIndex returns the index of a struct field (case-insensitive), or -1.
 func (t *Type) FieldIndex(name string) int {
@@ -122,7 +136,8 @@ func (t *Type) FieldIndex(name string) int {
 
 // Value is a SQL value. The zero Value is NULL.
 type Value struct {
-	K Kind
+	K  Kind
+	Sc int8 // Decimal: the scale
 	I int64   // Bool (0 or 1), Int, Timestamp
 	F float64 // Double
 	S string  // String
@@ -148,6 +163,9 @@ func NewString(s string) Value { return Value{K: String, S: s} }
 
 // NewTimestamp returns a TIMESTAMP value of ms milliseconds since the epoch.
 func NewTimestamp(ms int64) Value { return Value{K: Timestamp, I: ms} }
+
+// NewDecimal returns the DECIMAL unscaled × 10^-scale.
+func NewDecimal(unscaled int64, scale int) Value { return Value{K: Decimal, I: unscaled, Sc: int8(scale)} }
 
 // NewArray returns an ARRAY value.
 func NewArray(vs []Value) Value { return Value{K: Array, X: vs} }
@@ -178,8 +196,11 @@ func (v Value) MapValue() map[string]Value {
 
 // AsFloat returns a numeric value as float64.
 func (v Value) AsFloat() float64 {
-	if v.K == Double {
+	switch v.K {
+	case Double:
 		return v.F
+	case Decimal:
+		return float64(v.I) / math.Pow10(int(v.Sc))
 	}
 	return float64(v.I)
 }
@@ -190,17 +211,13 @@ func Compare(a, b Value) int {
 	switch {
 	case a.K == Null || b.K == Null:
 		return cmpInt(boolInt(a.K != Null), boolInt(b.K != Null))
-	case a.K == Double || b.K == Double:
-		x, y := a.AsFloat(), b.AsFloat()
-		switch {
-		case x < y:
-			return -1
-		case x > y:
-			return 1
-		case x == y:
-			return 0
+	case a.K == Decimal || b.K == Decimal:
+		if a.K != Double && b.K != Double {
+			return compareDecimal(a, b)
 		}
-		return cmpInt(boolInt(!math.IsNaN(x)), boolInt(!math.IsNaN(y)))
+		return cmpFloat(a.AsFloat(), b.AsFloat())
+	case a.K == Double || b.K == Double:
+		return cmpFloat(a.AsFloat(), b.AsFloat())
 	case a.K == String:
 		return strings.Compare(a.S, b.S)
 	case a.K == Array || a.K == Struct:
@@ -250,6 +267,8 @@ func (v Value) write(b *strings.Builder, quote bool) {
 		b.WriteString(strconv.FormatInt(v.I, 10))
 	case Double:
 		b.WriteString(strconv.FormatFloat(v.F, 'g', -1, 64))
+	case Decimal:
+		b.WriteString(FormatDecimal(v.I, int(v.Sc)))
 	case String:
 		if quote {
 			b.WriteString(strconv.Quote(v.S))
@@ -284,4 +303,17 @@ func (v Value) write(b *strings.Builder, quote bool) {
 		}
 		b.WriteString("}")
 	}
+}
+
+// cmpFloat orders floats, NaN first.
+func cmpFloat(x, y float64) int {
+	switch {
+	case x < y:
+		return -1
+	case x > y:
+		return 1
+	case x == y:
+		return 0
+	}
+	return cmpInt(boolInt(!math.IsNaN(x)), boolInt(!math.IsNaN(y)))
 }

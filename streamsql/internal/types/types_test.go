@@ -145,3 +145,53 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+func TestDecimal(t *testing.T) {
+	typ := DecimalOf(6, 2)
+	tests := []struct {
+		in, want string
+	}{
+		{"12.345", "12.35"}, {"-12.345", "-12.35"}, {"0.004", "0.00"}, {"-0.005", "-0.01"}, {"1e2", "100.00"},
+		{"9999.994", "9999.99"}, {"9999.995", "error: out of range"}, {"1e41", "error: out of range"}, {"abc", "error: not a number"},
+	}
+	for _, tt := range tests {
+		v, err := ParseDecimal(tt.in, typ.Precision, typ.Scale)
+		got := v.String()
+		if err != nil {
+			got = "error: " + err.Error()
+		}
+		if got != tt.want {
+			t.Errorf("ParseDecimal(%q) = %s, want %s", tt.in, got, tt.want)
+		}
+	}
+	d := NewDecimal(150, 2) // 1.50
+	for _, c := range []struct {
+		other Value
+		want  int
+	}{{NewDecimal(15, 1), 0}, {NewInt(2), -1}, {NewDouble(1.25), 1}, {NewDecimal(-1, 3), 1}} {
+		if got := Compare(d, c.other); got != c.want {
+			t.Errorf("Compare(1.50, %v) = %d, want %d", c.other, got, c.want)
+		}
+	}
+	v, _, err := DecodeKey(AppendKey(nil, NewDecimal(-12340, 3)))
+	if err != nil || v.String() != "-12.340" {
+		t.Errorf("DecodeKey keeps the scale: %v %v", v, err)
+	}
+	r, err := Rescale(NewDecimal(12345, 3), 5, 1)
+	if err != nil || r.String() != "12.3" {
+		t.Errorf("Rescale: %v %v", r, err)
+	}
+	if _, err := Rescale(NewInt(1000), 4, 2); err == nil {
+		t.Error("Rescale(1000 to DECIMAL(4, 2)) did not overflow")
+	}
+	// Decoding: numbers and strings, exactly.
+	dec := NewDecoder([]Column{{"p", typ}, {"q", typ}})
+	out := make([]Value, 2)
+	errs := dec.Decode([]byte(`{"p": 0.1, "q": "12345678"}`), out, nil)
+	if out[0].String() != "0.10" || !out[1].IsNull() || len(errs) != 1 {
+		t.Errorf("decode: %v %v", out, errs)
+	}
+	if got := string(AppendJSON(nil, NewDecimal(-5, 2), typ)); got != "-0.05" {
+		t.Errorf("AppendJSON: %s", got)
+	}
+}
