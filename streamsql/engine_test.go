@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -19,7 +20,13 @@ import (
 	"github.com/fjord-data/fjord/streamsql/pebblestate"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	if dir := os.Getenv(envCrashDir); dir != "" {
+		crashChild(dir, os.Getenv(envCrashMode))
+		return
+	}
+	goleak.VerifyTestMain(m)
+}
 
 // running is an engine whose Run goroutine the test owns.
 type running struct {

@@ -126,7 +126,7 @@ func (c *count) Load(v Value) error  { c.n = v.I; return nil }
 // sum is SUM and AVG: NULL until a non-NULL value arrives.
 type sum struct {
 	double, avg bool
-	scale       int // DECIMAL sums: the scale + 1; 0 otherwise
+	scale       int   // DECIMAL sums: the scale + 1; 0 otherwise
 	overflow    int64 // integer additions that overflowed and are not retracted
 	i           int64
 	f           float64

@@ -137,11 +137,11 @@ func (t *Type) FieldIndex(name string) int {
 // Value is a SQL value. The zero Value is NULL.
 type Value struct {
 	K  Kind
-	Sc int8 // Decimal: the scale
-	I int64   // Bool (0 or 1), Int, Timestamp
-	F float64 // Double
-	S string  // String
-	X any     // Array and Struct: []Value; Map: map[string]Value
+	Sc int8    // Decimal: the scale
+	I  int64   // Bool (0 or 1), Int, Timestamp
+	F  float64 // Double
+	S  string  // String
+	X  any     // Array and Struct: []Value; Map: map[string]Value
 }
 
 // Constructors.
@@ -165,7 +165,9 @@ func NewString(s string) Value { return Value{K: String, S: s} }
 func NewTimestamp(ms int64) Value { return Value{K: Timestamp, I: ms} }
 
 // NewDecimal returns the DECIMAL unscaled × 10^-scale.
-func NewDecimal(unscaled int64, scale int) Value { return Value{K: Decimal, I: unscaled, Sc: int8(scale)} }
+func NewDecimal(unscaled int64, scale int) Value {
+	return Value{K: Decimal, I: unscaled, Sc: int8(scale)}
+}
 
 // NewArray returns an ARRAY value.
 func NewArray(vs []Value) Value { return Value{K: Array, X: vs} }
