@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/fjord-data/fjord/eventstore"
+	"github.com/fjord-data/fjord/streamsql/internal/exec"
 	"github.com/fjord-data/fjord/streamsql/internal/parse"
 	"github.com/fjord-data/fjord/streamsql/internal/plan"
 )
@@ -95,7 +96,9 @@ type Engine struct {
 		sources map[string]*plan.Source // by upper-case name
 		defSeq  map[string]uint64       // source name → its definition
 		queries map[string]*persistent  // by id
-		shared  map[string]*pushQuery   // running push queries by canonical SQL
+		shared  map[string]*pushQuery   // running shared push queries by canonical SQL
+		push    map[string]*pushQuery   // every running push query by id
+		pushSeq int
 		nextSeq uint64
 		runCtx  context.Context // set while Run runs
 		closed  bool
@@ -132,6 +135,7 @@ func New(store *eventstore.Store, opts *Options) (*Engine, error) {
 	e.mu.defSeq = map[string]uint64{}
 	e.mu.queries = map[string]*persistent{}
 	e.mu.shared = map[string]*pushQuery{}
+	e.mu.push = map[string]*pushQuery{}
 	e.mu.tctx, e.mu.tcancel = context.WithCancel(context.Background())
 	defs, err := st.Definitions()
 	if err != nil {
@@ -425,6 +429,12 @@ func (e *Engine) show(s *parse.Show) Result {
 			res.Rows = append(res.Rows, []string{id, p.status(), p.target.Name, fmt.Sprint(p.position()),
 				fmt.Sprint(d), fmt.Sprint(r), fmt.Sprint(l), p.target.SQL})
 		}
+		for _, id := range sortedMapKeys(e.mu.push) {
+			pq := e.mu.push[id]
+			d, r, l := pq.errs.Counts()
+			res.Rows = append(res.Rows, []string{id, fmt.Sprintf("push (%d subscribers)", pq.hub.count()), "", fmt.Sprint(pq.pos.Load()),
+				fmt.Sprint(d), fmt.Sprint(r), fmt.Sprint(l), pq.sql})
+		}
 	default:
 		res.Columns = []string{"name", "source", "key", "query"}
 		for _, n := range sortedMapKeys(e.mu.sources) {
@@ -508,14 +518,20 @@ func sortedMapKeys[V any](m map[string]V) []string {
 }
 
 // Errors returns the decode errors, runtime errors and late events a
-// persistent query counted, and its most recent messages.
+// persistent query or a running push query (PUSH_n, as SHOW QUERIES
+// lists them) counted, and its most recent messages.
 func (e *Engine) Errors(queryID string) (decode, runtime, late int64, recent []string, err error) {
 	e.mu.Lock()
-	p := e.mu.queries[strings.ToUpper(queryID)]
+	var log *exec.ErrorLog
+	if p := e.mu.queries[strings.ToUpper(queryID)]; p != nil {
+		log = p.errs
+	} else if pq := e.mu.push[strings.ToUpper(queryID)]; pq != nil {
+		log = pq.errs
+	}
 	e.mu.Unlock()
-	if p == nil {
+	if log == nil {
 		return 0, 0, 0, nil, fmt.Errorf("%w: query %s", ErrNotFound, queryID)
 	}
-	d, r, l := p.errs.Counts()
-	return d, r, l, p.errs.Recent(), nil
+	d, r, l := log.Counts()
+	return d, r, l, log.Recent(), nil
 }

@@ -112,6 +112,17 @@ func TestSharedPushQuery(t *testing.T) {
 		if got := e.RunningPushQueries(); got != 1 {
 			t.Errorf("running push queries: %d, want 1", got)
 		}
+		show := mustExec(t, e.Engine, "SHOW QUERIES")
+		if len(show.Rows) != 1 || show.Rows[0][0] != "PUSH_1" || show.Rows[0][1] != "push (2 subscribers)" {
+			t.Errorf("SHOW QUERIES: %v", show.Rows)
+		}
+		appendJSON(t, store, "order-3", "Placed", `{"customer":"c1","amount":"x"}`)
+		for _, pull := range []func() (streamsql.Change, error, bool){a, b} {
+			next(t, pull)
+		}
+		if dec, _, _, _, err := e.Errors("PUSH_1"); dec != 1 || err != nil {
+			t.Errorf("push query decode errors: %d, %v; want 1", dec, err)
+		}
 		stopA()
 		stopB()
 		synctest.Wait()

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"iter"
 	"slices"
+	"sync/atomic"
 
 	"github.com/fjord-data/fjord/eventstore"
 	"github.com/fjord-data/fjord/streamsql/internal/exec"
@@ -150,10 +151,14 @@ func consume(ctx context.Context, sub *subscriber, cols []Column, q *plan.Query,
 
 // pushQuery is a running push query and its subscribers.
 type pushQuery struct {
+	id     string // PUSH_<n>, for SHOW QUERIES and Errors
+	sql    string
 	key    string
 	hub    *hub
 	table  *table // aggregations: current rows, for subscribers that join late
 	cancel context.CancelFunc
+	errs   *exec.ErrorLog
+	pos    atomic.Uint64
 }
 
 func (e *Engine) push(ctx context.Context, q *plan.Query, o QueryOptions) iter.Seq2[Change, error] {
@@ -195,7 +200,9 @@ func (e *Engine) joinPush(q *plan.Query, o QueryOptions) (*pushQuery, *subscribe
 		}
 		from = h
 	}
-	pq := &pushQuery{key: key, hub: newHub(e.opts.SubscriberBuffer)}
+	e.mu.pushSeq++
+	pq := &pushQuery{id: fmt.Sprintf("PUSH_%d", e.mu.pushSeq), sql: q.Text, key: key, hub: newHub(e.opts.SubscriberBuffer), errs: &exec.ErrorLog{}}
+	e.mu.push[pq.id] = pq
 	if q.Agg != nil {
 		pq.table = newTable(pq.hub)
 	}
@@ -205,10 +212,10 @@ func (e *Engine) joinPush(q *plan.Query, o QueryOptions) (*pushQuery, *subscribe
 	if key != "" {
 		e.mu.shared[key] = pq
 	}
-	log := &exec.ErrorLog{}
-	r := &runner{store: e.store, pipe: exec.New(q, log), input: q.ReadInput(), from: from,
+	r := &runner{store: e.store, pipe: exec.New(q, pq.errs), input: q.ReadInput(), from: from,
 		batchSize: e.opts.BatchSize, idle: e.opts.IdleTimeout, name: "push", onBatch: e.opts.Hooks.OnBatch}
 	r.sink = func(ctx context.Context, out []exec.Change, pos uint64) error {
+		pq.pos.Store(pos)
 		if pq.table != nil {
 			pq.table.apply(slices.Clone(out), pos)
 		} else {
@@ -230,6 +237,7 @@ func (e *Engine) joinPush(q *plan.Query, o QueryOptions) (*pushQuery, *subscribe
 		if e.mu.shared[key] == pq {
 			delete(e.mu.shared, key)
 		}
+		delete(e.mu.push, pq.id)
 		e.mu.Unlock()
 		pq.hub.close(err)
 		cancel()
