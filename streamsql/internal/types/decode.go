@@ -170,18 +170,26 @@ func (s *scanner) rawString() ([]byte, bool) {
 		return nil, false
 	}
 	start := s.i
+	ascii := true
 	for s.i < len(s.b) {
 		c := s.b[s.i]
 		switch {
 		case c == '"':
 			s.i++
-			return s.b[start : s.i-1], true
+			raw := s.b[start : s.i-1]
+			if !ascii && !utf8.Valid(raw) {
+				// As encoding/json does: invalid bytes become U+FFFD.
+				raw = []byte(strings.ToValidUTF8(string(raw), "\uFFFD"))
+			}
+			return raw, true
 		case c == '\\':
 			s.i = start
 			str, ok := s.escaped()
 			return []byte(str), ok
 		case c < 0x20:
 			return nil, false
+		case c >= utf8.RuneSelf:
+			ascii = false
 		}
 		s.i++
 	}
@@ -196,7 +204,7 @@ func (s *scanner) escaped() (string, bool) {
 		switch {
 		case c == '"':
 			s.i++
-			return b.String(), true
+			return strings.ToValidUTF8(b.String(), "\uFFFD"), true
 		case c < 0x20:
 			return "", false
 		case c != '\\':
