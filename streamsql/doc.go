@@ -24,10 +24,12 @@
 // Every query's output is a changelog of inserts, updates and deletes:
 // aggregations update their groups' rows, and delete a row when HAVING
 // stops holding or its rows were retracted (a table source's rows change).
-// Windows (TUMBLING, HOPPING, SESSION) close when stream time — the
-// largest ROWTIME seen, or the current time once the input has been idle
-// for Options.IdleTimeout — passes their end plus the GRACE PERIOD; EMIT
-// FINAL emits their rows then, and RETENTION bounds how long they stay.
+// Windows (TUMBLING, HOPPING, SESSION) close when stream time passes their
+// end plus the GRACE PERIOD; EMIT FINAL emits their rows then, and
+// RETENTION bounds how long they stay. Stream time is the largest ROWTIME
+// seen; once the input has been idle for Options.IdleTimeout it moves on
+// with the wall clock, so windows close without new events (and windows of
+// old event-time data close only as real time passes, not all at once).
 //
 // Bad data never stops a query: a field that does not fit its column
 // decodes as NULL, and a runtime error (division by zero, a failed CAST, a

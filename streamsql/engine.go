@@ -46,8 +46,9 @@ type Options struct {
 	// nil keeps them in memory, so nothing survives Close. The package
 	// pebblestate keeps them on disk. Close closes it.
 	State StateStore
-	// IdleTimeout: when a query's input is idle this long, its watermark
-	// moves to the current time and closes the windows that ends
+	// IdleTimeout: when a query's input has been idle this long, stream
+	// time starts moving on with the wall clock from where the last input
+	// left it (checked every IdleTimeout), closing the windows it passes
 	// (default 1s; negative: never).
 	IdleTimeout time.Duration
 	// BatchSize is the most events processed as one batch (default 512).

@@ -202,3 +202,29 @@ func TestDecodeErrorsAreCounted(t *testing.T) {
 		t.Errorf("Errors: decode=%d runtime=%d late=%d recent=%q err=%v; want 2, 1 (NULL / 0 is NULL without an error), 0", dec, run, late, recent, err)
 	}
 }
+
+// TestIdleWatermarkEventTime: with event time from the data, an idle input
+// moves stream time on with the wall clock from the last event's time, so
+// an old window closes after the real time left to its end, not at once.
+func TestIdleWatermarkEventTime(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		store := eventstore.New(memstore.New(), nil)
+		e := start(t, store, &streamsql.Options{IdleTimeout: time.Second})
+		defer e.stop(t)
+		mustExec(t, e.Engine, `CREATE STREAM clicks (page STRING, at BIGINT) WITH (SOURCE='click-', TIMESTAMP='at')`)
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		pull, stop := iter.Pull2(e.Query(ctx, `SELECT page, COUNT(*) AS n FROM clicks
+			WINDOW TUMBLING (SIZE 1 MINUTE) GROUP BY page EMIT FINAL`, &streamsql.QueryOptions{FromStart: true}))
+		defer stop()
+		t0 := time.Now()
+		appendJSON(t, store, "click-1", "Clicked", `{"page":"home","at":30000}`) // 30 s into the window of 1970
+		if got := render(next(t, pull)); got != "INSERT home 1" {
+			t.Errorf("row: %s", got)
+		}
+		// 30 s of event time were left in the window.
+		if d := time.Since(t0); d < 30*time.Second || d > 31*time.Second {
+			t.Errorf("row emitted after %v, want 30 s (within one idle timeout)", d)
+		}
+	})
+}

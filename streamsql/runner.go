@@ -40,6 +40,9 @@ func (r *runner) report(start time.Time, events, changes int, pos uint64) {
 	}
 }
 
+// noStreamTime is below any stream time a query with input has.
+const noStreamTime = -1 << 61
+
 type item struct {
 	ev  exec.Event
 	pos uint64 // a checkpoint when ev.Position is 0
@@ -111,6 +114,9 @@ func (r *runner) process(ctx context.Context, items <-chan item) error {
 	pos := uint64(r.from)
 	batch := make([]exec.Event, 0, r.batchSize)
 	var carry *item
+	// While the input is idle, stream time moves on with the wall clock
+	// from where the last input left it.
+	lastWall, lastStream := time.Now(), r.pipe.StreamTime()
 	for {
 		var first item
 		if carry != nil {
@@ -121,7 +127,10 @@ func (r *runner) process(ctx context.Context, items <-chan item) error {
 				return ctx.Err()
 			case <-idleC:
 				start := time.Now()
-				out := r.pipe.Watermark(start.UnixMilli())
+				var out []exec.Change
+				if lastStream > noStreamTime {
+					out = r.pipe.Watermark(lastStream + start.Sub(lastWall).Milliseconds())
+				}
 				if err := r.sink(ctx, out, pos); err != nil {
 					return err
 				}
@@ -184,6 +193,9 @@ func (r *runner) process(ctx context.Context, items <-chan item) error {
 		r.report(start, len(batch), len(out), pos)
 		if r.pipe.Done() {
 			return nil
+		}
+		if len(batch) > 0 {
+			lastWall, lastStream = time.Now(), r.pipe.StreamTime()
 		}
 		if timer != nil {
 			timer.Reset(r.idle)
