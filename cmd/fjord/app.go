@@ -85,6 +85,7 @@ func newRootCmd(a *app) *cobra.Command {
 	root.AddCommand(newAppendCmd(a), newReadCmd(a), newTailCmd(a), newStreamsCmd(a), newVersionCmd(a), newBenchCmd(a),
 		newServeCmd(a), newPgstoreCmd(a), newRefdataCmd(a), newKafkaCmd(a))
 	root.AddCommand(newPubSubCmd(a))
+	root.AddCommand(newSQLCmd(a))
 	return root
 }
 
