@@ -78,6 +78,11 @@ func NewTransport(next http.RoundTripper, o TransportOptions, policies ...Policy
 		return nil, err
 	}
 	p.keep = keepBody
+	p.drop = func(resp *http.Response) {
+		if resp != nil && resp.Body != nil {
+			resp.Body.Close()
+		}
+	}
 	return &Transport{next: next, p: p, o: o}, nil
 }
 
