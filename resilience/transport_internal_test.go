@@ -30,3 +30,13 @@ func TestRetryAfterDate(t *testing.T) {
 		t.Errorf("retryAfter(an hour from now) = %v", d)
 	}
 }
+
+// TestRetryAfterHuge: a number of seconds too large for int64 is a very
+// long wait (the retry gives up), not "retry at once".
+func TestRetryAfterHuge(t *testing.T) {
+	for _, v := range []string{"9300000000", "99999999999999999999", "999999999999999999999999999999"} {
+		if d := retryAfter(v); d < 100*365*24*time.Hour {
+			t.Errorf("retryAfter(%q) = %v, want a very long wait", v, d)
+		}
+	}
+}
