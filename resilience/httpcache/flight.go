@@ -384,6 +384,17 @@ func merge304(sr *StoredResponse, h http.Header, reqTime, respTime time.Time) (*
 		}
 		nh[k] = append([]string(nil), vs...)
 	}
+	if _, ok := h["Date"]; !ok {
+		// RFC 9110 section 6.6.1: a cache adds the Date of receipt to a
+		// response without one; keeping the stored Date would age the
+		// freshened response by the time since the original.
+		nh["Date"] = []string{respTime.UTC().Format(http.TimeFormat)}
+	}
+	if _, ok := h["Age"]; !ok {
+		// The 304 was not served from an intermediary cache (RFC 9111
+		// section 5.1): the stored Age described the original delivery.
+		delete(nh, "Age")
+	}
 	return &StoredResponse{
 		StatusCode:   sr.StatusCode,
 		Header:       nh,
