@@ -105,8 +105,9 @@ func (r Retry) String() string {
 
 // backoff returns the wait before attempt+1, or a reason to give up.
 func (r *Retry) backoff(attempt int, err error) (time.Duration, string) {
-	ceiling := r.BaseDelay << min(attempt-1, 32)
-	if ceiling <= 0 || ceiling > r.MaxDelay {
+	shift := min(attempt-1, 32)
+	ceiling := r.BaseDelay << shift
+	if ceiling>>shift != r.BaseDelay || ceiling <= 0 || ceiling > r.MaxDelay { // overflowed, or over the cap
 		ceiling = r.MaxDelay
 	}
 	d := time.Duration(rand.Int64N(int64(ceiling) + 1))

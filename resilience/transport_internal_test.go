@@ -40,3 +40,23 @@ func TestRetryAfterHuge(t *testing.T) {
 		}
 	}
 }
+
+// TestBackoffCeilingOverflow: BaseDelay × 2^(attempt-1) beyond int64 is
+// capped at MaxDelay, not wrapped around to a small ceiling.
+func TestBackoffCeilingOverflow(t *testing.T) {
+	r := Retry{MaxAttempts: 40, BaseDelay: 1<<33 + 1, MaxDelay: time.Minute}
+	if err := r.normalize(); err != nil {
+		t.Fatal(err)
+	}
+	var longest time.Duration
+	for range 200 {
+		d, reason := r.backoff(32, nil)
+		if reason != "" {
+			t.Fatal(reason)
+		}
+		longest = max(longest, d)
+	}
+	if longest < 10*time.Second {
+		t.Errorf("longest of 200 backoffs after attempt 32 = %v; want them spread up to MaxDelay %v", longest, r.MaxDelay)
+	}
+}
