@@ -67,6 +67,9 @@ type Pipeline[T any] struct {
 	// attempt's context, for results that outlive the call (an HTTP
 	// response body is read after RoundTrip returns).
 	keep func(T, context.CancelFunc) T
+	// drop, when set, releases a successful result that is discarded (a
+	// hedged attempt that lost the race): an HTTP response body is closed.
+	drop func(T)
 	// clocked: some stage reads the time on every call (a budget, a rate
 	// or adaptive limiter, a breaker timing calls), so the call reads it
 	// once up front for all of them.

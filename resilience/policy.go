@@ -105,8 +105,9 @@ func (r Retry) String() string {
 
 // backoff returns the wait before attempt+1, or a reason to give up.
 func (r *Retry) backoff(attempt int, err error) (time.Duration, string) {
-	ceiling := r.BaseDelay << min(attempt-1, 32)
-	if ceiling <= 0 || ceiling > r.MaxDelay {
+	shift := min(attempt-1, 32)
+	ceiling := r.BaseDelay << shift
+	if ceiling>>shift != r.BaseDelay || ceiling <= 0 || ceiling > r.MaxDelay { // overflowed, or over the cap
 		ceiling = r.MaxDelay
 	}
 	d := time.Duration(rand.Int64N(int64(ceiling) + 1))
@@ -125,7 +126,11 @@ func (r *Retry) backoff(attempt int, err error) (time.Duration, string) {
 // finished after Delay, up to MaxHedges extra attempts, and returns the
 // first result that is a success or a definite answer (an error the retry
 // policy would not retry); then it cancels the others and waits for them
-// to return. Use it for idempotent calls only (see WithoutHedging).
+// to return. Use it for idempotent calls only (see WithoutHedging). A
+// successful result that lost the race is discarded (a Transport closes
+// its body). A panic in an attempt is re-panicked with the same value on
+// the caller's goroutine once every attempt has returned, as a panic
+// without hedging would reach the caller.
 type Hedge struct {
 	Delay     time.Duration // required, > 0
 	MaxHedges int           // default 1

@@ -216,11 +216,18 @@ type result[T any] struct {
 	v   T
 	err error
 	n   int // attempt index
+	// panicked: the attempt panicked with pv (nil for runtime.Goexit).
+	panicked bool
+	pv       any
 }
 
 // runHedge runs stage i+1 onwards in goroutines, starting another attempt
 // whenever Delay passes without an answer; it returns the first definite
-// answer, then cancels the other attempts and waits for them.
+// answer, after cancelling the other attempts and waiting for them (a
+// loser's successful result is handed to p.drop, so that an HTTP body is
+// closed). A panic in an attempt is re-panicked, with its value, on the
+// caller's goroutine once every attempt has returned, whatever the other
+// attempts answered: as without hedging, a panic reaches the caller.
 func (p *Pipeline[T]) runHedge(ctx context.Context, i int, now int64, fn func(context.Context) (T, error), efn func(context.Context) error) (T, error) {
 	s := &p.stages[i]
 	h := &s.hedge
@@ -231,7 +238,6 @@ func (p *Pipeline[T]) runHedge(ctx context.Context, i int, now int64, fn func(co
 		return p.run(ctx, i+1, now, fn, efn)
 	}
 	var wg sync.WaitGroup
-	defer wg.Wait()
 	cancels := make([]context.CancelFunc, 0, h.MaxHedges+1)
 	results := make(chan result[T], h.MaxHedges+1)
 	start := func() {
@@ -239,15 +245,41 @@ func (p *Pipeline[T]) runHedge(ctx context.Context, i int, now int64, fn func(co
 		n := len(cancels)
 		cancels = append(cancels, cancel)
 		wg.Go(func() {
+			done := false
+			defer func() {
+				if !done {
+					results <- result[T]{n: n, panicked: true, pv: recover()}
+				}
+			}()
 			v, err := p.run(actx, i+1, p.clk.now(), fn, efn)
-			results <- result[T]{v, err, n}
+			done = true
+			results <- result[T]{v: v, err: err, n: n}
 		})
 	}
 	finish := func(r result[T]) (T, error) {
 		for n, cancel := range cancels {
-			if n != r.n || r.err != nil || p.keep == nil {
+			if n != r.n || r.err != nil || r.panicked || p.keep == nil {
 				cancel()
 			}
+		}
+		wg.Wait()
+		close(results)
+		for l := range results { // the losers
+			if l.panicked && !r.panicked {
+				p.dropResult(r)
+				r = l
+			} else if !l.panicked && l.err == nil {
+				p.dropResult(l)
+			}
+		}
+		if r.panicked {
+			for _, cancel := range cancels {
+				cancel()
+			}
+			if r.pv == nil {
+				panic("resilience: a hedged attempt called runtime.Goexit")
+			}
+			panic(r.pv)
 		}
 		if r.err == nil && p.keep != nil {
 			return p.keep(r.v, cancels[r.n]), nil
@@ -262,7 +294,7 @@ func (p *Pipeline[T]) runHedge(ctx context.Context, i int, now int64, fn func(co
 		select {
 		case r := <-results:
 			pending--
-			if r.err == nil || !p.retryableInHedge(ctx, r.err) || pending == 0 {
+			if r.panicked || r.err == nil || !p.retryableInHedge(ctx, r.err) || pending == 0 {
 				return finish(r) // on a failure of the last attempt the retry policy decides what comes next
 			}
 		case <-timer.C:
@@ -276,6 +308,13 @@ func (p *Pipeline[T]) runHedge(ctx context.Context, i int, now int64, fn func(co
 				timer.Reset(h.Delay)
 			}
 		}
+	}
+}
+
+// dropResult discards a successful result nobody will receive.
+func (p *Pipeline[T]) dropResult(r result[T]) {
+	if r.err == nil && !r.panicked && p.drop != nil {
+		p.drop(r.v)
 	}
 }
 

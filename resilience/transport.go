@@ -78,6 +78,11 @@ func NewTransport(next http.RoundTripper, o TransportOptions, policies ...Policy
 		return nil, err
 	}
 	p.keep = keepBody
+	p.drop = func(resp *http.Response) {
+		if resp != nil && resp.Body != nil {
+			resp.Body.Close()
+		}
+	}
 	return &Transport{next: next, p: p, o: o}, nil
 }
 
@@ -213,7 +218,11 @@ func retryAfter(v string) time.Duration {
 	if v == "" {
 		return 0
 	}
-	if s, err := strconv.ParseInt(v, 10, 64); err == nil && s >= 0 {
+	s, err := strconv.ParseInt(v, 10, 64)
+	if errors.Is(err, strconv.ErrRange) && s > 0 {
+		return math.MaxInt64 // more digits than an int64 holds: longer than any MaxDelay
+	}
+	if err == nil && s >= 0 {
 		if s > math.MaxInt64/int64(time.Second) {
 			return math.MaxInt64 // longer than any MaxDelay: the retry gives up
 		}

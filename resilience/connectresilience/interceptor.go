@@ -32,7 +32,8 @@ type Options struct {
 // gRPC-Web protocols) that sends unary calls through a resilience
 // pipeline. Codes classify the outcome: Unavailable, ResourceExhausted and
 // Aborted are retryable failures (a gRPC "grpc-retry-pushback-ms" trailer
-// or a Retry-After header is honoured); Internal, Unknown, DataLoss and
+// or a Retry-After header is honoured; a negative or malformed pushback
+// means do not retry); Internal, Unknown, DataLoss and
 // DeadlineExceeded are failures that are not retried; the other codes
 // (InvalidArgument, NotFound, AlreadyExists, PermissionDenied,
 // FailedPrecondition, OutOfRange, Unimplemented, Unauthenticated,
@@ -123,7 +124,11 @@ func classify(err error, retryable bool) error {
 	switch connect.CodeOf(err) {
 	case connect.CodeUnavailable, connect.CodeResourceExhausted, connect.CodeAborted:
 		if retryable {
-			if d := pushback(err); d > 0 {
+			d, refuse := pushback(err)
+			if refuse {
+				return resilience.Permanent(err)
+			}
+			if d > 0 {
 				return &retryAfterError{err: err, after: d}
 			}
 			return err
@@ -133,23 +138,28 @@ func classify(err error, retryable bool) error {
 }
 
 // pushback reads grpc-retry-pushback-ms or Retry-After from the error's
-// metadata.
-func pushback(err error) time.Duration {
+// metadata; refuse reports a pushback that is negative or malformed, which
+// asks the client not to retry at all (gRPC proposal A6).
+func pushback(err error) (d time.Duration, refuse bool) {
 	var ce *connect.Error
 	if !errors.As(err, &ce) {
-		return 0
+		return 0, false
 	}
-	if d, ok := scaled(ce.Meta().Get("Grpc-Retry-Pushback-Ms"), time.Millisecond); ok {
-		return d
+	if v := ce.Meta().Get("Grpc-Retry-Pushback-Ms"); v != "" {
+		d, ok := scaled(v, time.Millisecond)
+		return d, !ok
 	}
-	d, _ := scaled(ce.Meta().Get("Retry-After"), time.Second)
-	return d
+	d, _ = scaled(ce.Meta().Get("Retry-After"), time.Second)
+	return d, false
 }
 
 // scaled parses a non-negative count of unit; values too large to
 // represent become the longest duration (longer than any MaxDelay).
 func scaled(v string, unit time.Duration) (time.Duration, bool) {
 	n, err := strconv.ParseInt(v, 10, 64)
+	if errors.Is(err, strconv.ErrRange) && n > 0 {
+		return math.MaxInt64, true
+	}
 	if err != nil || n < 0 {
 		return 0, false
 	}

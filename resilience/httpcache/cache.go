@@ -191,6 +191,10 @@ func (c *Cache) Close() error {
 // Requests carrying their own validators or a Range, and requests with
 // Cache-Control: no-store, are passed through and not stored. A request
 // with only-if-cached and nothing usable stored gets a 504.
+//
+// A panic of upstream during a request the cache makes on its own
+// goroutine is re-panicked, with the same value, on the goroutine of every
+// caller waiting for that request; a background refresh's panic is logged.
 func (c *Cache) RoundTrip(req *http.Request) (*http.Response, error) {
 	if c.closeCtx.Err() != nil {
 		return c.next.RoundTrip(req)
