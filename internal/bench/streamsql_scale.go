@@ -242,8 +242,8 @@ func sqlPersistentMemory(ctx context.Context, cfg SQLConfig, r *SQLResult) error
 }
 
 type heapFigures struct {
-	elapsed              time.Duration
-	cpu                  float64
+	elapsed               time.Duration
+	cpu                   float64
 	heapMB, rssMB, diskMB float64
 }
 
