@@ -79,8 +79,9 @@ scenario (--json: one JSON object per line, with each scenario's extra figures).
 					r.Scenario, r.Events, r.Seconds, r.EventsPerSec, r.EventsPerCPUSec, r.P50ms, r.P99ms, r.Op)
 				switch {
 				case r.Subscribers > 0:
-					fmt.Fprintf(a.stdout, "%-21s one subscriber %.0f /s; ratio %.3f; query busy %.3f s (one subscriber %.3f s)\n",
-						"", r.BaselineEventsPerSec, r.Ratio, r.QueryBusySeconds, r.BaselineQueryBusySeconds)
+					fmt.Fprintf(a.stdout, "%-21s %d subscribers, %d changes each; one subscriber %.0f /s (%.0f /CPU-s); ratio %.3f; query busy %.3f s (one subscriber %.3f s); %.0f CPU-ns per extra delivery\n",
+						"", r.Subscribers, r.DeliveredPerSubscriber, r.BaselineEventsPerSec, r.BaselineEventsPerCPUSec, r.Ratio,
+						r.QueryBusySeconds, r.BaselineQueryBusySeconds, r.ExtraCPUNsPerDelivery)
 				case r.Keys > 0:
 					fmt.Fprintf(a.stdout, "%-21s %d keys: heap beyond state %.1f MiB (RSS %.1f); %d keys: state heap %.1f MiB (%.0f B/key, RSS %.1f), Pebble %.1f MiB on disk\n",
 						"", r.SmallKeys, r.OverheadHeapMB, r.OverheadRSSMB, r.Keys, r.StateHeapMB, r.StateBytesPerKey, r.StateRSSMB, r.StateDiskMB)

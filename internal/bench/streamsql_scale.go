@@ -40,6 +40,10 @@ type SQLExtra struct {
 	// the subscribers and with one (Baseline…).
 	QueryBusySeconds         float64 `json:"query_busy_seconds,omitempty"`
 	BaselineQueryBusySeconds float64 `json:"baseline_query_busy_seconds,omitempty"`
+	// ExtraCPUNsPerDelivery is the CPU time the extra subscribers cost
+	// per change each received: (CPU − baseline CPU) / ((subscribers − 1)
+	// × changes per subscriber), in nanoseconds.
+	ExtraCPUNsPerDelivery float64 `json:"extra_cpu_ns_per_delivery,omitempty"`
 	// persistent-memory: a table of SmallKeys groups, whose heap beyond
 	// the (tiny) state is OverheadHeapMB, and one of Keys groups, whose
 	// heap is StateHeapMB (StateBytesPerKey a group) and whose Pebble
@@ -129,6 +133,9 @@ func sqlFanout(ctx context.Context, cfg SQLConfig, r *SQLResult) error {
 	r.BaselineEventsPerCPUSec = float64(events) / base.cpu
 	r.Ratio = r.EventsPerSec / r.BaselineEventsPerSec
 	r.QueryBusySeconds, r.BaselineQueryBusySeconds = got.busy.Seconds(), base.busy.Seconds()
+	if subs > 1 && got.delivered > 0 {
+		r.ExtraCPUNsPerDelivery = (got.cpu - base.cpu) * 1e9 / float64((subs-1)*got.delivered)
+	}
 	return nil
 }
 
