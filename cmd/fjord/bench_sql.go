@@ -36,7 +36,8 @@ scenario (--json: one JSON object per line, with each scenario's extra figures).
   push-fanout           one push query shared by --subscribers iterators, over
                         --events events (default 200,000) appended while the
                         clock runs, --pass percent of them passing its filter;
-                        the rate against the same with one subscriber (ratio)
+                        the rate against the same with one subscriber (ratio;
+                        best of three rounds each)
   persistent-memory     a persistent GROUP BY table with Pebble state over 100
                         keys (--events events, default 200,000): the heap it
                         adds beyond its state; then over --keys keys (one event

@@ -97,7 +97,8 @@ func startSQL(ctx context.Context, store *eventstore.Store, opts *streamsql.Opti
 
 // sqlFanout runs push-fanout: a push query shared by cfg.Subscribers
 // subscribers, each reading its own iterator, over events appended while
-// the clock runs, against the same query with one subscriber.
+// the clock runs, against the same query with one subscriber (the best of
+// three rounds each).
 func sqlFanout(ctx context.Context, cfg SQLConfig, r *SQLResult) error {
 	events, subs, pass := cfg.events(200000), cmp.Or(cfg.Subscribers, 1000), cmp.Or(cfg.PassPercent, 1)
 	// amount is i%1000; the query passes amount >= 1000-10×pass. The last
@@ -117,13 +118,24 @@ func sqlFanout(ctx context.Context, cfg SQLConfig, r *SQLResult) error {
 		batches = append(batches, evs)
 	}
 	sql := fmt.Sprintf(`SELECT id, amount * qty AS total FROM orders WHERE amount >= %d EMIT CHANGES`, threshold)
-	base, err := fanoutRun(ctx, sql, batches, 1)
-	if err != nil {
-		return fmt.Errorf("one subscriber: %w", err)
-	}
-	got, err := fanoutRun(ctx, sql, batches, subs)
-	if err != nil {
-		return fmt.Errorf("%d subscribers: %w", subs, err)
+	// The two runs alternate, fanoutRounds times; each keeps its fastest
+	// round, the one least disturbed by other work on the machine.
+	var base, got fanoutFigures
+	for round := range fanoutRounds {
+		b, err := fanoutRun(ctx, sql, batches, 1)
+		if err != nil {
+			return fmt.Errorf("one subscriber: %w", err)
+		}
+		g, err := fanoutRun(ctx, sql, batches, subs)
+		if err != nil {
+			return fmt.Errorf("%d subscribers: %w", subs, err)
+		}
+		if round == 0 || b.elapsed < base.elapsed {
+			base = b
+		}
+		if round == 0 || g.elapsed < got.elapsed {
+			got = g
+		}
 	}
 	r.Events, r.Ops, r.Op = events, 1, fmt.Sprintf("event appended, filtered (%g%% pass), fanned out to every subscriber", pass)
 	r.Seconds, r.CPUSeconds = got.elapsed.Seconds(), got.cpu
@@ -138,6 +150,9 @@ func sqlFanout(ctx context.Context, cfg SQLConfig, r *SQLResult) error {
 	}
 	return nil
 }
+
+// fanoutRounds is how often push-fanout runs each of its two runs.
+const fanoutRounds = 3
 
 type fanoutFigures struct {
 	elapsed, busy time.Duration
