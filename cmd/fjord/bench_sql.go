@@ -44,7 +44,8 @@ scenario (--json: one JSON object per line, with each scenario's extra figures).
                         a key): the heap of its state, and its Pebble directory
   persistent-throughput a persistent GROUP BY table over 10,000 keys catching up
                         with --events events (default 500,000), committing state
-                        and position to Pebble per batch, against in-memory state`,
+                        and position to Pebble per batch, against in-memory state
+                        (best of three rounds each)`,
 		Example: `  fjord bench sql --json
   fjord bench sql --scenario tumbling-10k --events 2000000
   fjord bench sql --scenario push-fanout --subscribers 1000 --pass 1 --json`,

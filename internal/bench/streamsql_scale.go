@@ -151,7 +151,8 @@ func sqlFanout(ctx context.Context, cfg SQLConfig, r *SQLResult) error {
 	return nil
 }
 
-// fanoutRounds is how often push-fanout runs each of its two runs.
+// fanoutRounds is how often push-fanout and persistent-throughput run
+// each of their two runs.
 const fanoutRounds = 3
 
 type fanoutFigures struct {
@@ -356,7 +357,7 @@ func dirSize(dir string) (int64, error) {
 // sqlPersistentThroughput runs persistent-throughput: a persistent GROUP
 // BY table over 10,000 keys catching up with pre-filled events, with its
 // state and position committed to Pebble after every batch, against the
-// same with the in-memory state store.
+// same with the in-memory state store (the best of three rounds each).
 func sqlPersistentThroughput(ctx context.Context, cfg SQLConfig, r *SQLResult) error {
 	events := cfg.events(500000)
 	store := eventstore.New(memstore.New(), nil)
@@ -402,13 +403,25 @@ func sqlPersistentThroughput(ctx context.Context, cfg SQLConfig, r *SQLResult) e
 		elapsed := clk.stop(&sr)
 		return elapsed, sr.CPUSeconds, err
 	}
-	memElapsed, memCPU, err := run(false)
-	if err != nil {
-		return fmt.Errorf("in-memory state: %w", err)
-	}
-	elapsed, cpu, err := run(true)
-	if err != nil {
-		return fmt.Errorf("pebble state: %w", err)
+	// As in push-fanout, the two runs alternate and each keeps its
+	// fastest round.
+	var memElapsed, elapsed time.Duration
+	var memCPU, cpu float64
+	for round := range fanoutRounds {
+		me, mc, err := run(false)
+		if err != nil {
+			return fmt.Errorf("in-memory state: %w", err)
+		}
+		pe, pc, err := run(true)
+		if err != nil {
+			return fmt.Errorf("pebble state: %w", err)
+		}
+		if round == 0 || me < memElapsed {
+			memElapsed, memCPU = me, mc
+		}
+		if round == 0 || pe < elapsed {
+			elapsed, cpu = pe, pc
+		}
 	}
 	r.Events, r.Ops, r.Op = events, 1, "event aggregated (10,000 keys), state + position committed to Pebble per batch"
 	r.Seconds, r.CPUSeconds = elapsed.Seconds(), cpu
