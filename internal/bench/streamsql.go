@@ -58,6 +58,15 @@ func (c SQLConfig) events(def int) int { return cmp.Or(c.Events, def) }
 //   - push-delivery: one push query; each of ops events is appended after
 //     the previous one arrived, and timed from before the append to its
 //     delivery.
+//   - push-fanout: one push query shared by cfg.Subscribers iterators
+//     against the same with one (SQLExtra.Ratio); events (default 200,000)
+//     are appended while the clock runs, cfg.PassPercent of them pass.
+//   - persistent-memory: a persistent GROUP BY table with Pebble state
+//     over 100 keys (events, default 200,000), then over cfg.Keys keys
+//     (one event a key): the heap it adds, and its Pebble directory.
+//   - persistent-throughput: a persistent GROUP BY table over 10,000 keys
+//     catching up with events (default 500,000), Pebble state against the
+//     in-memory state store (SQLExtra.Ratio).
 //
 // Besides the wall-clock rate, each result has the CPU time the process
 // used while the clock ran, and the rate per CPU-second: on a machine

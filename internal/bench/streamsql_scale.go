@@ -118,10 +118,10 @@ func sqlFanout(ctx context.Context, cfg SQLConfig, r *SQLResult) error {
 		batches = append(batches, evs)
 	}
 	sql := fmt.Sprintf(`SELECT id, amount * qty AS total FROM orders WHERE amount >= %d EMIT CHANGES`, threshold)
-	// The two runs alternate, fanoutRounds times; each keeps its fastest
+	// The two runs alternate, bestOf times; each keeps its fastest
 	// round, the one least disturbed by other work on the machine.
 	var base, got fanoutFigures
-	for round := range fanoutRounds {
+	for round := range bestOf {
 		b, err := fanoutRun(ctx, sql, batches, 1)
 		if err != nil {
 			return fmt.Errorf("one subscriber: %w", err)
@@ -151,9 +151,9 @@ func sqlFanout(ctx context.Context, cfg SQLConfig, r *SQLResult) error {
 	return nil
 }
 
-// fanoutRounds is how often push-fanout and persistent-throughput run
-// each of their two runs.
-const fanoutRounds = 3
+// bestOf is how often push-fanout and persistent-throughput run each of
+// their two runs, keeping the fastest.
+const bestOf = 3
 
 type fanoutFigures struct {
 	elapsed, busy time.Duration
@@ -407,7 +407,7 @@ func sqlPersistentThroughput(ctx context.Context, cfg SQLConfig, r *SQLResult) e
 	// fastest round.
 	var memElapsed, elapsed time.Duration
 	var memCPU, cpu float64
-	for round := range fanoutRounds {
+	for round := range bestOf {
 		me, mc, err := run(false)
 		if err != nil {
 			return fmt.Errorf("in-memory state: %w", err)
