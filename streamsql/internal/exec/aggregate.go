@@ -41,6 +41,7 @@ type aggregator struct {
 	keyBuf     []Value
 	idBuf      []byte
 	rowBuf     []Value  // the aggregate row, before projection
+	encBuf     []byte   // scratch for encoding groups' state (Save)
 	pending    []Change // deletes of merged sessions, emitted at the next flush
 }
 

@@ -1,6 +1,7 @@
 package exec
 
 import (
+	"encoding/binary"
 	"fmt"
 	"slices"
 
@@ -145,7 +146,9 @@ func (p *Pipeline) Save(put func(key string, val []byte)) {
 				continue
 			}
 			if g, ok := a.groups[id]; ok {
-				put("g"+id, encodeGroup(g))
+				var val []byte
+				val, a.encBuf = encodeGroup(g, a.encBuf)
+				put("g"+id, val)
 			} else {
 				put("g"+id, nil)
 			}
@@ -239,17 +242,39 @@ func (p *Pipeline) Rows() []Change {
 	return out
 }
 
-func encodeGroup(g *group) []byte {
-	emitted := Value{}
+// encodeGroup returns a group's state: types.AppendRow of [ws, we, n,
+// lastTime, lastOff, closed, ARRAY keyVals, ARRAY emitted or NULL, each
+// accumulator's State()], which aggregator.load reverses. It writes the
+// encoding directly into scratch (returned for reuse, as a persistent
+// query encodes every group it touched after each batch) and returns an
+// exact-size copy, which the state store may keep.
+func encodeGroup(g *group, scratch []byte) (val, buf []byte) {
+	b := binary.AppendUvarint(scratch[:0], uint64(8+len(g.accs)))
+	for _, i := range [...]int64{g.ws, g.we, g.n, g.lastTime, g.lastOff} {
+		b = types.AppendKey(b, types.NewInt(i))
+	}
+	b = types.AppendKey(b, types.NewBool(g.closed))
+	b = appendArray(b, g.keyVals)
 	if g.emitted != nil {
-		emitted = types.NewArray(g.emitted)
+		b = appendArray(b, g.emitted)
+	} else {
+		b = types.AppendKey(b, Value{})
 	}
-	row := []Value{types.NewInt(g.ws), types.NewInt(g.we), types.NewInt(g.n), types.NewInt(g.lastTime),
-		types.NewInt(g.lastOff), types.NewBool(g.closed), types.NewArray(g.keyVals), emitted}
 	for _, acc := range g.accs {
-		row = append(row, acc.State())
+		b = types.AppendKey(b, acc.State())
 	}
-	return types.AppendRow(nil, row)
+	return slices.Clone(b), b
+}
+
+// appendArray appends what types.AppendKey appends for types.NewArray(vs),
+// without boxing vs in a Value.
+func appendArray(b []byte, vs []Value) []byte {
+	b = append(b, byte(types.Array))
+	b = binary.AppendUvarint(b, uint64(len(vs)))
+	for _, v := range vs {
+		b = types.AppendKey(b, v)
+	}
+	return b
 }
 
 func (a *aggregator) load(id string, row []Value) error {
