@@ -126,11 +126,13 @@ func (c *count) Load(v Value) error  { c.n = v.I; return nil }
 // sum is SUM and AVG: NULL until a non-NULL value arrives.
 type sum struct {
 	double, avg bool
-	scale       int   // DECIMAL sums: the scale + 1; 0 otherwise
-	overflow    int64 // integer additions that overflowed and are not retracted
-	i           int64
-	f           float64
-	n           int64
+	scale       int // DECIMAL sums: the scale + 1; 0 otherwise
+	// overflow counts how often i wrapped around: +1 past MaxInt64, -1
+	// past MinInt64; the exact sum is i + overflow·2⁶⁴.
+	overflow int64
+	i        int64
+	f        float64
+	n        int64
 }
 
 func (s *sum) Add(a []Value, _ int64) {
@@ -141,11 +143,7 @@ func (s *sum) Add(a []Value, _ int64) {
 	if s.double {
 		s.f += a[0].AsFloat()
 	} else {
-		r := s.i + a[0].I
-		if (s.i > 0 && a[0].I > 0 && r < 0) || (s.i < 0 && a[0].I < 0 && r >= 0) {
-			s.overflow++
-		}
-		s.i = r
+		s.i = s.addWrapped(s.i, a[0].I)
 	}
 }
 func (s *sum) Retract(a []Value, _ int64) {
@@ -157,7 +155,10 @@ func (s *sum) Retract(a []Value, _ int64) {
 		s.f -= a[0].AsFloat()
 	} else {
 		r := s.i - a[0].I
-		if (s.i >= 0 && a[0].I < 0 && r < 0) || (s.i < 0 && a[0].I > 0 && r >= 0) {
+		switch {
+		case s.i >= 0 && a[0].I < 0 && r < 0:
+			s.overflow++
+		case s.i < 0 && a[0].I > 0 && r >= 0:
 			s.overflow--
 		}
 		s.i = r
@@ -165,11 +166,20 @@ func (s *sum) Retract(a []Value, _ int64) {
 }
 func (s *sum) Merge(o Accumulator) {
 	t := o.(*sum)
-	r := s.i + t.i
-	if (s.i > 0 && t.i > 0 && r < 0) || (s.i < 0 && t.i < 0 && r >= 0) {
+	s.i = s.addWrapped(s.i, t.i)
+	s.n, s.f, s.overflow = s.n+t.n, s.f+t.f, s.overflow+t.overflow
+}
+
+// addWrapped returns x+y, counting a wrap-around in s.overflow.
+func (s *sum) addWrapped(x, y int64) int64 {
+	r := x + y
+	switch {
+	case x > 0 && y > 0 && r < 0:
 		s.overflow++
+	case x < 0 && y < 0 && r >= 0:
+		s.overflow--
 	}
-	s.n, s.i, s.f, s.overflow = s.n+t.n, r, s.f+t.f, s.overflow+t.overflow
+	return r
 }
 func (s *sum) Result() Value {
 	switch {
