@@ -242,7 +242,13 @@ func (a *aggregator) session(key []Value, row []Value, off, t int64) {
 	var hit []*group
 	var keep []*group
 	for _, s := range list {
-		if t >= s.ws-gap && t <= s.we+gap {
+		// A session closes when stream time passes its end plus the gap
+		// and the grace period; a closed session is final, so a row near
+		// it does not join it (or bridge it with another): the row joins
+		// the open sessions, or starts one unless that one is closed
+		// already. Whether a closed session is still kept (RETENTION)
+		// changes nothing.
+		if !s.closed && s.we+gap+grace > a.streamTime && t >= s.ws-gap && t <= s.we+gap {
 			hit = append(hit, s)
 		} else {
 			keep = append(keep, s)

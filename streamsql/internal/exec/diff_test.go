@@ -259,3 +259,193 @@ func union(a, b map[string]string) map[string]bool {
 	}
 	return m
 }
+
+// TestWindowsDiff runs random out-of-order events through tumbling,
+// hopping and session windows (EMIT CHANGES and EMIT FINAL, with grace
+// periods, idle watermarks, checkpoints and restarts) and compares the
+// materialized output and the late-event count with a plain fold.
+func TestWindowsDiff(t *testing.T) {
+	type win struct {
+		kind                 string // TUMBLING, HOPPING or SESSION
+		size, advance, grace int64  // seconds
+	}
+	wins := []win{{"TUMBLING", 10, 0, 0}, {"TUMBLING", 10, 0, 3}, {"HOPPING", 10, 5, 0}, {"HOPPING", 12, 4, 2},
+		{"SESSION", 4, 0, 0}, {"SESSION", 3, 0, 5}}
+	for _, w := range wins {
+		for _, final := range []bool{false, true} {
+			clause := fmt.Sprintf("TUMBLING (SIZE %d SECONDS, GRACE PERIOD %d SECONDS)", w.size, w.grace)
+			switch w.kind {
+			case "HOPPING":
+				clause = fmt.Sprintf("HOPPING (SIZE %d SECONDS, ADVANCE BY %d SECONDS, GRACE PERIOD %d SECONDS)", w.size, w.advance, w.grace)
+			case "SESSION":
+				clause = fmt.Sprintf("SESSION (%d SECONDS, GRACE PERIOD %d SECONDS)", w.size, w.grace)
+			}
+			emit := "EMIT CHANGES"
+			if final {
+				emit = "EMIT FINAL"
+			}
+			q := planQuery(t, `CREATE STREAM s (k STRING, v INT) WITH (SOURCE='s-');
+SELECT k, COUNT(*) AS c, SUM(v) AS total FROM s WINDOW `+clause+` GROUP BY k `+emit)
+			t.Run(clause+" "+emit, func(t *testing.T) {
+				for seed := range 150 {
+					windowsCase(t, q, seed, w.kind, w.size*1000, w.advance*1000, w.grace*1000, final)
+					if t.Failed() {
+						t.Fatalf("seed %d", seed)
+					}
+				}
+			})
+		}
+	}
+}
+
+type winAgg struct{ c, sum int64 }
+
+func windowsCase(t *testing.T, q *plan.Query, seed int, kind string, size, adv, grace int64, final bool) {
+	rng := rand.New(rand.NewPCG(uint64(seed), 11))
+	type ev struct {
+		wm   bool
+		t, v int64
+		k    string
+	}
+	var evs []ev
+	now := int64(rng.IntN(3)) * 1000
+	for range 1 + rng.IntN(40) {
+		now += int64(rng.IntN(4000))
+		if rng.IntN(10) == 0 {
+			evs = append(evs, ev{wm: true, t: now + int64(rng.IntN(8000))})
+			continue
+		}
+		evs = append(evs, ev{t: now - int64(rng.IntN(12000)), v: int64(rng.IntN(100)), k: string(rune('a' + rng.IntN(2)))})
+	}
+	end := now + 1_000_000
+	evs = append(evs, ev{wm: true, t: end})
+
+	// The fold.
+	want := map[string]winAgg{} // "k@ws"
+	type sess struct {
+		ws, we int64
+		agg    winAgg
+	}
+	sessions := map[string][]*sess{}
+	var late int64
+	streamTime := int64(-1 << 62)
+	for _, e := range evs {
+		if e.wm {
+			streamTime = max(streamTime, e.t)
+			continue
+		}
+		switch kind {
+		case "SESSION":
+			var hit, keep []*sess
+			for _, s := range sessions[e.k] {
+				// A closed session is final: nothing joins it.
+				if s.we+size+grace > streamTime && e.t >= s.ws-size && e.t <= s.we+size {
+					hit = append(hit, s)
+				} else {
+					keep = append(keep, s)
+				}
+			}
+			if len(hit) == 0 && e.t+size+grace <= streamTime {
+				late++
+				break
+			}
+			n := &sess{ws: e.t, we: e.t, agg: winAgg{1, e.v}}
+			for _, s := range hit {
+				n.ws, n.we = min(n.ws, s.ws), max(n.we, s.we)
+				n.agg.c += s.agg.c
+				n.agg.sum += s.agg.sum
+			}
+			sessions[e.k] = append(keep, n)
+		default:
+			step := adv
+			if step == 0 {
+				step = size
+			}
+			for ws := e.t - size - (e.t-size)%step; ws <= e.t; ws += step {
+				if ws <= e.t-size || ws > e.t || ws%step != 0 {
+					continue
+				}
+				if ws+size+grace <= streamTime {
+					late++
+					continue
+				}
+				id := fmt.Sprintf("%s@%d", e.k, ws)
+				a := want[id]
+				want[id] = winAgg{a.c + 1, a.sum + e.v}
+			}
+		}
+		streamTime = max(streamTime, e.t)
+	}
+	for k, ss := range sessions {
+		for _, s := range ss {
+			want[fmt.Sprintf("%s@%d", k, s.ws)] = s.agg
+		}
+	}
+
+	// The engine, in random batches with checkpoints and restarts.
+	log := &ErrorLog{}
+	p := New(q, log)
+	table := map[string][]Value{}
+	state := map[string][]byte{}
+	got := map[string]winAgg{}
+	var batch []Event
+	apply := func(cs []Change) {
+		for _, c := range cs {
+			if final && c.Op != Insert {
+				t.Errorf("EMIT FINAL emitted %v", c)
+			}
+			id := fmt.Sprintf("%s@%d", c.KeyVals[0].S, c.WindowStart)
+			if c.Op == Delete {
+				delete(got, id)
+			} else {
+				got[id] = winAgg{c.Row[1].I, c.Row[2].I}
+			}
+		}
+		materialize(t, table, cs)
+	}
+	for i, e := range evs {
+		if !e.wm {
+			data, _ := json.Marshal(map[string]any{"k": e.k, "v": e.v})
+			batch = append(batch, Event{Stream: "s-1", Type: "E", Time: e.t, Position: int64(i + 1), Version: 1, Data: data})
+		}
+		if e.wm || rng.IntN(3) == 0 {
+			apply(p.Process(batch))
+			batch = batch[:0]
+		}
+		if e.wm {
+			apply(p.Watermark(e.t))
+		}
+		switch rng.IntN(10) {
+		case 0:
+			apply(p.Process(batch))
+			batch = batch[:0]
+			save(p, state)
+		case 1:
+			apply(p.Process(batch))
+			batch = batch[:0]
+			save(p, state)
+			p = New(q, log)
+			for k, v := range state {
+				if err := p.Load(k, v); err != nil {
+					t.Fatalf("load %q: %v", k, err)
+				}
+			}
+		}
+	}
+	for id := range union(toStrings(want), toStrings(got)) {
+		if want[id] != got[id] {
+			t.Errorf("window %s: got %v, want %v", id, got[id], want[id])
+		}
+	}
+	if _, _, l := log.Counts(); l != late {
+		t.Errorf("late events: got %d, want %d", l, late)
+	}
+}
+
+func toStrings(m map[string]winAgg) map[string]string {
+	out := map[string]string{}
+	for k, v := range m {
+		out[k] = fmt.Sprint(v)
+	}
+	return out
+}
