@@ -130,6 +130,9 @@ func scalars() map[string]*Scalar {
 	add(&Scalar{Name: "ABS", Check: numeric1, Eval: func(a []Value) (Value, error) {
 		switch a[0].K {
 		case types.Int:
+			if a[0].I == math.MinInt64 {
+				return Value{}, fmt.Errorf("%w: ABS of %d is out of range for BIGINT", ErrArgs, a[0].I)
+			}
 			if a[0].I < 0 {
 				return ok(i64(-a[0].I))
 			}
