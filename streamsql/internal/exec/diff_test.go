@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/big"
 	"math/rand/v2"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -448,4 +449,37 @@ func toStrings(m map[string]winAgg) map[string]string {
 		out[k] = fmt.Sprint(v)
 	}
 	return out
+}
+
+// TestLikeDiff compares Like with a regular expression built from the
+// pattern, over random strings with non-ASCII characters.
+func TestLikeDiff(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 5))
+	alpha := []rune{'a', 'b', 'é', '日', '.', '*', '%', '_'}
+	word := func(n int) string {
+		r := make([]rune, rng.IntN(n))
+		for i := range r {
+			r[i] = alpha[rng.IntN(len(alpha))]
+		}
+		return string(r)
+	}
+	for range 20000 {
+		s, p := word(7), word(6)
+		var re strings.Builder
+		re.WriteString(`^(?s:`)
+		for _, r := range p {
+			switch r {
+			case '%':
+				re.WriteString(`.*`)
+			case '_':
+				re.WriteString(`.`)
+			default:
+				re.WriteString(regexp.QuoteMeta(string(r)))
+			}
+		}
+		re.WriteString(`)$`)
+		if got, want := Like(s, p), regexp.MustCompile(re.String()).MatchString(s); got != want {
+			t.Fatalf("Like(%q, %q) = %v, want %v", s, p, got, want)
+		}
+	}
 }
