@@ -277,6 +277,9 @@ func scalars() map[string]*Scalar {
 		return timestampAdd(a[0].S, a[1].I, a[2].I)
 	}})
 	add(&Scalar{Name: "TIMESTAMPSUB", Check: signature(tTS, tString, tBig, tTS), Eval: func(a []Value) (Value, error) {
+		if a[1].I == math.MinInt64 {
+			return Value{}, fmt.Errorf("%d %s out of range", a[1].I, a[0].S)
+		}
 		return timestampAdd(a[0].S, -a[1].I, a[2].I)
 	}})
 	add(&Scalar{Name: "DATETRUNC", Check: signature(tTS, tString, tTS), Eval: func(a []Value) (Value, error) {
@@ -453,7 +456,7 @@ func substring(a []Value) (Value, error) {
 		if a[2].I < 0 {
 			return Value{}, errors.New("negative length")
 		}
-		end = min(end, start+a[2].I)
+		end = start + min(end-start, a[2].I) // no overflow for huge lengths
 	}
 	return ok(s(string(r[start:end])))
 }
@@ -503,7 +506,12 @@ func timestampAdd(unit string, n, ts int64) (Value, error) {
 	default:
 		return Value{}, fmt.Errorf("unknown unit %q", unit)
 	}
-	return ok(types.NewTimestamp(ts + n*d.Milliseconds()))
+	ms := d.Milliseconds()
+	delta := n * ms
+	if delta/ms != n || (delta > 0 && ts > math.MaxInt64-delta) || (delta < 0 && ts < math.MinInt64-delta) {
+		return Value{}, fmt.Errorf("%d %s from %d ms is out of range", n, unit, ts)
+	}
+	return ok(types.NewTimestamp(ts + delta))
 }
 
 // JavaLayout converts a Java date pattern (yyyy-MM-dd HH:mm:ss.SSS, with
