@@ -26,7 +26,10 @@ type aggregator struct {
 	win     *plan.Window
 	final   bool
 	rowtime int
-	log     *ErrorLog
+	// rightOff is where the right table's ROWOFFSET sits in a joined
+	// row of a table–table join, or -1.
+	rightOff int
+	log      *ErrorLog
 
 	groups   map[string]*group
 	sessions map[string][]*group // session windows: key → sessions by start
@@ -62,7 +65,10 @@ func newAggregator(q *plan.Query, log *ErrorLog) *aggregator {
 	a := &aggregator{q: q, win: q.Agg.Window, final: q.Emit == parse.EmitFinal, log: log,
 		rowtime: rowtimeIndex(q.Source), groups: map[string]*group{}, sessions: map[string][]*group{},
 		dirty: map[string]bool{}, byEnd: map[int64]map[string]*group{},
-		streamTime: -1 << 62, closedEnd: -1 << 62}
+		streamTime: -1 << 62, closedEnd: -1 << 62, rightOff: -1}
+	if j := q.Join; j != nil && j.Tables {
+		a.rightOff = j.RightStart + len(j.Right.Columns) + plan.PseudoRowoffset
+	}
 	for _, k := range q.Agg.Keys {
 		a.keys = append(a.keys, Compile(k, log))
 	}
@@ -133,6 +139,12 @@ func (a *aggregator) add(row []Value, off int64, sign int64) {
 	// Accumulators see the row's own offset, so that a retraction finds
 	// what the row added.
 	off = row[a.rowtime+plan.PseudoRowoffset-plan.PseudoRowtime].I
+	if a.rightOff >= 0 {
+		// A joined row of two tables is the version of both rows: the
+		// later one names it (a row of one side alone has no offset on
+		// the other).
+		off = max(off, row[a.rightOff].I)
+	}
 	if a.win == nil {
 		a.fold(a.group(key, 0, 0, false), row, off, sign, t)
 		return

@@ -458,16 +458,23 @@ func (b *byOffset) Load(v Value) error {
 	return nil
 }
 
-// collectList is COLLECT_LIST, in arrival order (NULLs included, as in
-// KSQL). Retract removes the element added at that offset.
+// collectList is COLLECT_LIST, in the order of the rows' offsets (arrival
+// order; NULLs included, as in KSQL). Retract removes the element added
+// at that offset.
 type collectList struct {
 	offs []int64
 	vals []Value
 }
 
 func (c *collectList) Add(a []Value, off int64) {
-	c.offs = append(c.offs, off)
-	c.vals = append(c.vals, a[0])
+	// In offset order, as Merge keeps it: a row can come back with an
+	// earlier offset (a joined row whose later side was deleted).
+	i := len(c.offs)
+	for i > 0 && c.offs[i-1] > off {
+		i--
+	}
+	c.offs = slices.Insert(c.offs, i, off)
+	c.vals = slices.Insert(c.vals, i, a[0])
 }
 func (c *collectList) Retract(a []Value, off int64) {
 	for i, o := range c.offs {
