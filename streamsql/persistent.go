@@ -162,7 +162,7 @@ func (p *persistent) run(ctx context.Context) error {
 		p.notifyLocked()
 		p.mu.Unlock()
 		if p.table != nil {
-			p.table.apply(slices.Clone(out), pos)
+			p.table.applyExpired(slices.Clone(out), pipe.Expired(), pos)
 		}
 		return nil
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/fjord-data/fjord/eventstore"
 	"github.com/fjord-data/fjord/eventstore/memstore"
+	"github.com/fjord-data/fjord/streamsql"
 )
 
 // TestPullAtPositionOfOtherEvents: AT POSITION of an event the table's
@@ -37,5 +38,36 @@ func TestPullAtPositionOfOtherEvents(t *testing.T) {
 		if d := cmp.Diff([]string{"INSERT c1 5"}, got); d != "" {
 			t.Errorf("%s: rows (-want +got):\n%s", c.stream, d)
 		}
+	}
+}
+
+// TestWindowedTableRetention: windows past their RETENTION leave the
+// materialized table (pull queries no longer see them, as after a
+// restart, which loads only the retained windows).
+func TestWindowedTableRetention(t *testing.T) {
+	dir := t.TempDir()
+	store := eventstore.New(memstore.New(), nil)
+	e := start(t, store, &streamsql.Options{State: openState(t, dir)})
+	mustExec(t, e.Engine, `CREATE STREAM clicks (page STRING, at BIGINT) WITH (SOURCE='click-', TIMESTAMP='at')`)
+	res := mustExec(t, e.Engine, `CREATE TABLE per_minute AS SELECT page, COUNT(*) AS n FROM clicks
+		WINDOW TUMBLING (SIZE 1 MINUTE, RETENTION 2 MINUTES) GROUP BY page EMIT CHANGES`)
+	var p eventstore.Position
+	for _, at := range []int{1000, 61000, 185000} {
+		p = appendJSON(t, store, "click-1", "Clicked", fmt.Sprintf(`{"page":"home","at":%d}`, at))
+	}
+	if err := e.WaitFor(context.Background(), res.QueryID, p); err != nil {
+		t.Fatal(err)
+	}
+	// Stream time 185 s: the window [0, 60 s) ended more than 2 minutes ago.
+	want := []string{"INSERT 60000 1", "INSERT 180000 1"}
+	const pull = "SELECT UNIX_TIMESTAMP(WINDOWSTART) AS ws, n FROM per_minute WHERE page = 'home'"
+	if d := cmp.Diff(want, rows(t, e.Engine, pull)); d != "" {
+		t.Errorf("before a restart (-want +got):\n%s", d)
+	}
+	e.stop(t)
+	e = start(t, store, &streamsql.Options{State: openState(t, dir)})
+	defer e.stop(t)
+	if d := cmp.Diff(want, rows(t, e.Engine, pull)); d != "" {
+		t.Errorf("after a restart (-want +got):\n%s", d)
 	}
 }

@@ -45,6 +45,9 @@ type aggregator struct {
 	idBuf      []byte
 	rowBuf     []Value  // the aggregate row, before projection
 	pending    []Change // deletes of merged sessions, emitted at the next flush
+	// expired lists the ids (Change.Key) of the emitted windows that the
+	// last process or watermark dropped past their retention.
+	expired []string
 }
 
 type group struct {
@@ -114,6 +117,7 @@ func groupID(key []Value, ws int64, windowed bool) string {
 
 // process folds a batch of input changes and returns the output changes.
 func (a *aggregator) process(in []Change) []Change {
+	a.expired = a.expired[:0]
 	for _, c := range in {
 		switch c.Op {
 		case Insert:
@@ -430,6 +434,9 @@ func sortedIDs(m map[string]*group) []string {
 }
 
 func (a *aggregator) evict(g *group) {
+	if g.emitted != nil {
+		a.expired = append(a.expired, g.id)
+	}
 	a.untrackEnd(g)
 	delete(a.groups, g.id)
 	a.dirty[g.id] = true
@@ -445,6 +452,7 @@ func (a *aggregator) evict(g *group) {
 // watermark moves stream time forward to t (an idle timeout) and returns
 // what closing windows emits.
 func (a *aggregator) watermark(t int64) []Change {
+	a.expired = a.expired[:0]
 	if t <= a.streamTime {
 		return nil
 	}
