@@ -14,7 +14,8 @@ import (
 // table join looks up the table's current row by key (table changes emit
 // nothing); a stream–stream join buffers both sides for WITHIN and emits
 // each pair of rows with equal keys whose ROWTIMEs are that close, when
-// the second of the two arrives.
+// the second of the two arrives, unless the first has expired by then
+// (its ROWTIME is older than the newest one minus WITHIN).
 type joiner struct {
 	j                 *plan.Join
 	right             *sourceReader
@@ -192,6 +193,11 @@ func (j *joiner) streamRow(s int, c Change, out []Change) []Change {
 	}
 	within := j.j.Within.Milliseconds()
 	for _, o := range j.buf[1-s][k] {
+		// A row older than the newest ROWTIME minus WITHIN has expired,
+		// whether or not expire, which goes in arrival order, dropped it.
+		if o.t < j.maxTime-within {
+			continue
+		}
 		if d := o.t - c.Time; d >= -within && d <= within {
 			l, r := c.Row, o.row
 			if s == 1 {
