@@ -3,7 +3,9 @@ package streamsql_test
 import (
 	"context"
 	"fmt"
+	"iter"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
@@ -70,4 +72,46 @@ func TestWindowedTableRetention(t *testing.T) {
 	if d := cmp.Diff(want, rows(t, e.Engine, pull)); d != "" {
 		t.Errorf("after a restart (-want +got):\n%s", d)
 	}
+}
+
+// TestSharedPushQueryLimit: each subscriber of a shared push query gets
+// up to its LIMIT of changes, however many the query emitted before it
+// joined.
+func TestSharedPushQueryLimit(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		store := eventstore.New(memstore.New(), nil)
+		e := start(t, store, nil)
+		defer e.stop(t)
+		mustExec(t, e.Engine, ordersDDL)
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		const q = `SELECT id FROM orders EMIT CHANGES LIMIT 2`
+		a, stopA := iter.Pull2(e.Query(ctx, q, nil))
+		defer stopA()
+		first := later(a)
+		synctest.Wait()
+		appendJSON(t, store, "order-1", "Placed", `{"id":"o1"}`)
+		if got := <-first; got != "INSERT o1" {
+			t.Errorf("first subscriber: %s", got)
+		}
+		b, stopB := iter.Pull2(e.Query(ctx, q, nil))
+		defer stopB()
+		late := later(b)
+		synctest.Wait()
+		appendJSON(t, store, "order-2", "Placed", `{"id":"o2"}`)
+		appendJSON(t, store, "order-3", "Placed", `{"id":"o3"}`)
+		want := map[string][]string{"first": {"INSERT o2", "end"}, "late": {"INSERT o2", "INSERT o3", "end"}}
+		got := map[string][]string{"first": {render(next(t, a))}, "late": {<-late}}
+		got["late"] = append(got["late"], render(next(t, b)))
+		for name, pull := range map[string]func() (streamsql.Change, error, bool){"first": a, "late": b} {
+			if ch, err, ok := pull(); ok || err != nil {
+				got[name] = append(got[name], fmt.Sprintf("%v %v", render(ch), err))
+			} else {
+				got[name] = append(got[name], "end")
+			}
+		}
+		if d := cmp.Diff(want, got); d != "" {
+			t.Errorf("(-want +got):\n%s", d)
+		}
+	})
 }
