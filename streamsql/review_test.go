@@ -115,3 +115,43 @@ func TestSharedPushQueryLimit(t *testing.T) {
 		}
 	})
 }
+
+// TestPullKeyOfOtherScale: a pull query's key constant of another DECIMAL
+// scale than the table's key finds the row.
+func TestPullKeyOfOtherScale(t *testing.T) {
+	store := eventstore.New(memstore.New(), nil)
+	e := start(t, store, nil)
+	defer e.stop(t)
+	mustExec(t, e.Engine, `CREATE STREAM prices (k DECIMAL(4, 2), n BIGINT) WITH (SOURCE='price-')`)
+	mustExec(t, e.Engine, `CREATE TABLE by_price AS SELECT k, SUM(n) AS total FROM prices GROUP BY k EMIT CHANGES`)
+	p := appendJSON(t, store, "price-1", "Set", `{"k":1.5,"n":2}`)
+	for _, where := range []string{"k = 1.50", "k = 1.5", "k = 1.500", "1.5 = k", "k = CAST(1.5 AS DECIMAL(2, 1))"} {
+		got := rows(t, e.Engine, fmt.Sprintf("SELECT total FROM by_price WHERE %s AT POSITION %d", where, p))
+		if d := cmp.Diff([]string{"INSERT 2"}, got); d != "" {
+			t.Errorf("WHERE %s (-want +got):\n%s", where, d)
+		}
+	}
+}
+
+// TestPullOnCompositeKey: a table grouped by two columns answers a pull
+// query that fixes one or both of them.
+func TestPullOnCompositeKey(t *testing.T) {
+	store := eventstore.New(memstore.New(), nil)
+	e := start(t, store, nil)
+	defer e.stop(t)
+	mustExec(t, e.Engine, `CREATE STREAM sales (region STRING, product STRING, n BIGINT) WITH (SOURCE='sale-')`)
+	mustExec(t, e.Engine, `CREATE TABLE per_product AS SELECT region, product, SUM(n) AS total FROM sales GROUP BY region, product EMIT CHANGES`)
+	appendJSON(t, store, "sale-1", "Sold", `{"region":"eu","product":"a","n":1}`)
+	appendJSON(t, store, "sale-2", "Sold", `{"region":"eu","product":"b","n":2}`)
+	p := appendJSON(t, store, "sale-3", "Sold", `{"region":"us","product":"a","n":4}`)
+	for where, want := range map[string][]string{
+		"region = 'eu'":                   {"INSERT eu a 1", "INSERT eu b 2"},
+		"product = 'a'":                   {"INSERT eu a 1", "INSERT us a 4"},
+		"region = 'eu' AND product = 'b'": {"INSERT eu b 2"},
+	} {
+		got := rows(t, e.Engine, fmt.Sprintf("SELECT * FROM per_product WHERE %s AT POSITION %d", where, p))
+		if d := cmp.Diff(want, got); d != "" {
+			t.Errorf("WHERE %s (-want +got):\n%s", where, d)
+		}
+	}
+}
