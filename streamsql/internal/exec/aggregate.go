@@ -259,11 +259,8 @@ func (a *aggregator) session(key []Value, row []Value, off, t int64) {
 	var keep []*group
 	for _, s := range list {
 		// A session closes when stream time passes its end plus the gap
-		// and the grace period; a closed session is final, so a row near
-		// it does not join it (or bridge it with another): the row joins
-		// the open sessions, or starts one unless that one is closed
-		// already. Whether a closed session is still kept (RETENTION)
-		// changes nothing.
+		// and the grace period, and is final then: a row does not join
+		// it (or bridge it with another).
 		if !s.closed && s.we+gap+grace > a.streamTime && t >= s.ws-gap && t <= s.we+gap {
 			hit = append(hit, s)
 		} else {
@@ -274,7 +271,12 @@ func (a *aggregator) session(key []Value, row []Value, off, t int64) {
 	for _, s := range hit {
 		ws, we = min(ws, s.ws), max(we, s.we)
 	}
-	if len(hit) == 0 && t+gap+grace <= a.streamTime {
+	// A row whose own session would be closed is late, even near an open
+	// session. So a row near a closed session is late, or later than its
+	// end (and then it joins open sessions, which start after that end,
+	// or starts one): closed sessions never change or overlap another,
+	// whether RETENTION still keeps them or not.
+	if t+gap+grace <= a.streamTime {
 		a.log.addLate(fmt.Sprintf("position %d: session at %v closed at stream time %v", off, types.NewTimestamp(t), types.NewTimestamp(a.streamTime)))
 		return
 	}
