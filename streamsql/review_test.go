@@ -155,3 +155,40 @@ func TestPullOnCompositeKey(t *testing.T) {
 		}
 	}
 }
+
+// TestStreamQueryOutputWithinStoreLimits: a stream query whose batch
+// produces more output than one append may carry appends it in parts, and
+// a row the store cannot take (its stream name has a control character) is
+// a counted runtime error, not a failed query.
+func TestStreamQueryOutputWithinStoreLimits(t *testing.T) {
+	store := eventstore.New(memstore.New(), &eventstore.Options{Limits: eventstore.Limits{MaxAppendEvents: 2}})
+	e := start(t, store, &streamsql.Options{BatchSize: 1})
+	defer e.stop(t)
+	mustExec(t, e.Engine, `CREATE STREAM orders (id STRING, customer STRING) WITH (SOURCE='order-')`)
+	mustExec(t, e.Engine, `CREATE STREAM payments (order_id STRING, paid INT) WITH (SOURCE='payment-')`)
+	res := mustExec(t, e.Engine, `CREATE STREAM paid WITH (SOURCE='paid-') AS SELECT o.id AS id, o.customer AS customer, p.paid AS paid
+		FROM orders o JOIN payments p WITHIN 1 HOUR ON o.id = p.order_id PARTITION BY o.customer EMIT CHANGES`)
+	for i := range 3 {
+		appendJSON(t, store, "payment-1", "Paid", fmt.Sprintf(`{"order_id":"o1","paid":%d}`, i))
+	}
+	appendJSON(t, store, "order-1", "Placed", `{"id":"o1","customer":"c1"}`)
+	appendJSON(t, store, "payment-2", "Paid", `{"order_id":"o2","paid":9}`)
+	last := appendJSON(t, store, "order-2", "Placed", `{"id":"o2","customer":"bad\u0007name"}`)
+	if err := e.WaitFor(context.Background(), res.QueryID, last); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for ev, err := range store.ReadStream(context.Background(), "paid-c1", eventstore.ReadStreamOptions{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, string(ev.Data))
+	}
+	want := []string{`{"id":"o1","customer":"c1","paid":0}`, `{"id":"o1","customer":"c1","paid":1}`, `{"id":"o1","customer":"c1","paid":2}`}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("output (-want +got):\n%s", d)
+	}
+	if _, runtime, _, _, err := e.Errors(res.QueryID); runtime != 1 || err != nil {
+		t.Errorf("runtime errors: %d, %v; want 1", runtime, err)
+	}
+}
