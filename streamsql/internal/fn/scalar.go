@@ -183,8 +183,16 @@ func scalars() map[string]*Scalar {
 			}
 			return ok(f64(math.Round(a[0].F)))
 		}
-		p := math.Pow(10, float64(a[1].I))
-		return ok(f64(math.Round(a[0].AsFloat()*p) / p))
+		x, p := a[0].AsFloat(), math.Pow(10, float64(a[1].I))
+		switch {
+		case math.IsInf(x, 0) || math.IsNaN(x):
+			return ok(f64(x))
+		case p == 0: // a power of ten beyond any double
+			return ok(f64(0))
+		case math.IsInf(x*p, 0): // no digits that far right: x as it is
+			return ok(f64(x))
+		}
+		return ok(f64(math.Round(x*p) / p))
 	}})
 	math1("SQRT", math.Sqrt)
 	math1("EXP", math.Exp)
