@@ -31,6 +31,19 @@
 // with the wall clock, so windows close without new events (and windows of
 // old event-time data close only as real time passes, not all at once).
 //
+// Joins read declared sources, one JOIN per query. A stream–table join
+// (INNER or LEFT) looks each stream row's match up in the table's current
+// rows; a table–table join (INNER, LEFT, RIGHT, FULL) matches both PRIMARY
+// KEYs and updates the joined row when either side changes; a
+// stream–stream join (INNER) pairs rows whose ROWTIMEs are at most WITHIN
+// apart. ON is an equality of a left and a right expression, or an AND of
+// several: a stream–stream join matches on all of them; a join with a
+// table needs one on the table's PRIMARY KEY (and for table–table, the
+// left table's too) and, as SQL's ON, treats the others as a filter of the
+// pair found, so an outer join keeps a row whose pair fails it with NULLs
+// for the other side (a FULL table–table join takes the key equality
+// alone: put the rest in WHERE).
+//
 // Bad data never stops a query: a field that does not fit its column
 // decodes as NULL, and a runtime error (division by zero, integer
 // overflow, a failed CAST, a function's bad argument) makes the expression

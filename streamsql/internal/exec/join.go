@@ -17,13 +17,14 @@ import (
 // the second of the two arrives, unless the first has expired by then
 // (its ROWTIME is older than the newest one minus WITHIN).
 type joiner struct {
-	j                 *plan.Join
-	right             *sourceReader
-	leftKey, rightKey Eval
-	// keyType is the type both keys are compared in: the table's key
-	// type, or the keys' common type for a stream–stream join.
-	keyType *types.Type
-	nl, nr  int
+	j                   *plan.Join
+	right               *sourceReader
+	leftKeys, rightKeys []Eval
+	// keyTypes are the types each pair of keys is compared in: the
+	// table's key type, or the keys' common type for a stream–stream join.
+	keyTypes []*types.Type
+	residual []Eval
+	nl, nr   int
 	// Stream–stream buffers by key, and the arrival order for expiry.
 	buf     [2]map[string][]bufRow
 	fifo    [2][]bufRef
@@ -47,39 +48,62 @@ type bufRef struct {
 func newJoiner(q *plan.Query, log *ErrorLog) *joiner {
 	j := &joiner{j: q.Join, right: newSourceReader(q.Join.Right, log), nl: q.Join.RightStart,
 		nr: len(q.Input) - q.Join.RightStart, dirty: map[string]bool{}}
-	j.leftKey, j.rightKey = Compile(q.Join.LeftKey, log), Compile(q.Join.RightKey, log)
-	j.keyType = q.Join.RightKey.T
-	if !q.Join.Right.Table {
-		switch lt, rt := q.Join.LeftKey.T, q.Join.RightKey.T; {
-		case lt.Kind == types.Timestamp || rt.Kind == types.Timestamp:
-			j.keyType = types.TimestampT
-		default:
-			if t, ok := fn.Common(lt, rt); ok {
-				j.keyType = t
+	for i, l := range q.Join.LeftKeys {
+		r := q.Join.RightKeys[i]
+		j.leftKeys, j.rightKeys = append(j.leftKeys, Compile(l, log)), append(j.rightKeys, Compile(r, log))
+		t := r.T
+		if !q.Join.Right.Table {
+			switch {
+			case l.T.Kind == types.Timestamp || r.T.Kind == types.Timestamp:
+				t = types.TimestampT
+			default:
+				if c, ok := fn.Common(l.T, r.T); ok {
+					t = c
+				}
 			}
 		}
+		j.keyTypes = append(j.keyTypes, t)
+	}
+	for _, e := range q.Join.Residual {
+		j.residual = append(j.residual, Compile(e, log))
 	}
 	j.buf[0], j.buf[1] = map[string][]bufRow{}, map[string][]bufRow{}
 	return j
 }
 
-func (j *joiner) key(f Eval, row []Value) (string, bool) {
-	v := f(row)
-	if v.IsNull() {
-		return "", false
-	}
-	// Equal values of different types (1 and 1.0, DECIMALs of different
-	// scales) must have one key: convert to the key type, and a value the
-	// key type cannot hold exactly matches nothing.
-	if t := j.keyType; v.K != t.Kind || t.Kind == types.Decimal && int(v.Sc) != t.Scale {
-		c, err := Cast(v, t)
-		if err != nil || c.IsNull() || types.Compare(c, v) != 0 {
+// key returns the join key of a row of one side (fs are its key
+// expressions): the keys' encodings one after another, which is one
+// table key for a join with a table. A NULL key matches nothing.
+func (j *joiner) key(fs []Eval, row []Value) (string, bool) {
+	j.keyBuf = j.keyBuf[:0]
+	for i, f := range fs {
+		v := f(row)
+		if v.IsNull() {
 			return "", false
 		}
-		v = c
+		// Equal values of different types (1 and 1.0, DECIMALs of
+		// different scales) must have one key: convert to the key type,
+		// and a value the key type cannot hold exactly matches nothing.
+		if t := j.keyTypes[i]; v.K != t.Kind || t.Kind == types.Decimal && int(v.Sc) != t.Scale {
+			c, err := Cast(v, t)
+			if err != nil || c.IsNull() || types.Compare(c, v) != 0 {
+				return "", false
+			}
+			v = c
+		}
+		j.keyBuf = types.AppendKey(j.keyBuf, v)
 	}
-	j.keyBuf = types.AppendKey(j.keyBuf[:0], v)
 	return string(j.keyBuf), true
+}
+
+// matches reports whether a joined row passes the residual conditions.
+func (j *joiner) matches(row []Value) bool {
+	for _, f := range j.residual {
+		if !f(row).Bool() {
+			return false
+		}
+	}
+	return true
 }
 
 func (j *joiner) combine(l, r []Value) []Value {
@@ -132,35 +156,55 @@ func (j *joiner) tableChange(c Change, other []Value, right bool, out []Change) 
 	case Delete:
 		before = c.Row
 	}
-	joined := func(side []Value) []Value {
+	// joined returns the joined row for one version of c's row, and
+	// whether that version is part of it.
+	joined := func(side []Value) ([]Value, bool) {
 		l, r := side, other
 		if right {
 			l, r = other, side
 		}
+		if l != nil && r != nil && len(j.residual) > 0 && !j.matches(j.combine(l, r)) {
+			// Planning allows conditions besides the keys for INNER,
+			// LEFT and RIGHT joins only.
+			switch j.j.Kind {
+			case parse.JoinLeft:
+				r = nil
+			case parse.JoinRight:
+				l = nil
+			default:
+				return nil, false
+			}
+		}
 		switch j.j.Kind {
 		case parse.JoinInner:
 			if l == nil || r == nil {
-				return nil
+				return nil, false
 			}
 		case parse.JoinLeft:
 			if l == nil {
-				return nil
+				return nil, false
 			}
 		case parse.JoinRight:
 			if r == nil {
-				return nil
+				return nil, false
 			}
 		default:
 			if l == nil && r == nil {
-				return nil
+				return nil, false
 			}
 		}
-		return j.combine(l, r)
+		if right {
+			return j.combine(l, r), r != nil
+		}
+		return j.combine(l, r), l != nil
 	}
-	old, now := joined(before), joined(after)
+	old, oldIn := joined(before)
+	now, nowIn := joined(after)
 	ch := Change{Key: c.Key, Time: c.Time, Offset: c.Offset}
 	switch {
-	case old == nil && now == nil:
+	case old == nil && now == nil, !oldIn && !nowIn:
+		// Neither version of c's row joins: the other side's row with
+		// NULLs stays as it was.
 		return out
 	case old == nil:
 		ch.Op, ch.Row = Insert, now
@@ -174,8 +218,16 @@ func (j *joiner) tableChange(c Change, other []Value, right bool, out []Change) 
 
 func (j *joiner) lookup(c Change, out []Change) []Change {
 	var match []Value
-	if k, ok := j.key(j.leftKey, c.Row); ok {
+	if k, ok := j.key(j.leftKeys, c.Row); ok {
 		match = j.right.rows[k]
+	}
+	if match != nil && len(j.residual) > 0 {
+		row := j.combine(c.Row, match)
+		if j.matches(row) {
+			c.Row = row
+			return append(out, c)
+		}
+		match = nil
 	}
 	if match == nil && j.j.Kind != parse.JoinLeft {
 		return out
@@ -187,7 +239,7 @@ func (j *joiner) lookup(c Change, out []Change) []Change {
 // streamRow buffers a row of side s (0 left, 1 right) and joins it with
 // the other side's buffered rows.
 func (j *joiner) streamRow(s int, c Change, out []Change) []Change {
-	k, ok := j.key([]Eval{j.leftKey, j.rightKey}[s], c.Row)
+	k, ok := j.key([][]Eval{j.leftKeys, j.rightKeys}[s], c.Row)
 	if !ok {
 		return out
 	}
@@ -279,9 +331,9 @@ func (j *joiner) load(key string, row []Value, rowtime int) {
 		j.right.rows[key[1:]] = row
 	case 'L', 'R':
 		s := 0
-		f := j.leftKey
+		f := j.leftKeys
 		if key[0] == 'R' {
-			s, f = 1, j.rightKey
+			s, f = 1, j.rightKeys
 			rowtime = len(j.j.Right.Columns) + plan.PseudoRowtime
 		}
 		k, ok := j.key(f, row)

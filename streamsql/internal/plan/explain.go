@@ -47,12 +47,24 @@ func (q *Query) Explain() string {
 	}
 	if j := q.Join; j != nil {
 		kind := []string{"INNER", "LEFT", "RIGHT", "FULL"}[j.Kind]
+		var on []string
+		for i := range j.LeftKeys {
+			on = append(on, j.LeftKeys[i].Text+" = "+j.RightKeys[i].Text)
+		}
+		keys := strings.Join(on, " AND ")
+		if len(j.Residual) > 0 {
+			var res []string
+			for _, r := range j.Residual {
+				res = append(res, r.Text)
+			}
+			keys += " filter " + strings.Join(res, " AND ")
+		}
 		if j.Tables {
-			add("Join %s table–table %s = %s", kind, j.LeftKey.Text, j.RightKey.Text)
+			add("Join %s table–table %s", kind, keys)
 		} else if j.StreamTable() {
-			add("Join %s stream–table %s = %s (lookup in %s)", kind, j.LeftKey.Text, j.RightKey.Text, j.Right.Name)
+			add("Join %s stream–table %s (lookup in %s)", kind, keys, j.Right.Name)
 		} else {
-			add("Join %s stream–stream %s = %s within %s", kind, j.LeftKey.Text, j.RightKey.Text, j.Within)
+			add("Join %s stream–stream %s within %s", kind, keys, j.Within)
 		}
 	}
 	switch {

@@ -2,6 +2,7 @@ package plan
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -14,9 +15,15 @@ import (
 type Join struct {
 	Kind  parse.JoinKind
 	Right *Source
-	// LeftKey (over the left row) must equal RightKey (over the right
-	// row, with indexes relative to the right row's start).
-	LeftKey, RightKey *Expr
+	// LeftKeys[i] (over the left row) must equal RightKeys[i] (over the
+	// right row, with indexes relative to the right row's start) for
+	// every i: the ON clause's equalities for a stream–stream join, the
+	// one on the table's PRIMARY KEY for a join with a table.
+	LeftKeys, RightKeys []*Expr
+	// Residual are the other equalities of ON in a join with a table,
+	// over the input row: a matched pair for which one is not TRUE is no
+	// match (an outer join keeps the row with NULLs for the other side).
+	Residual []*Expr
 	// RightStart is where the right row starts in the input row.
 	RightStart int
 	// Within is set for a stream–stream join: rows join when their
@@ -84,18 +91,17 @@ func (q *Query) planJoin(j *parse.Join, left *parse.SourceRef, in *scope, cat Ca
 	in.quals = append(in.quals, j.Right.Name, j.Right.Alias)
 	q.Input = append(append([]types.Column{}, q.Input...), rcols...)
 	in.cols = q.Input
-	on, ok := j.On.(*parse.Binary)
-	if !ok || on.Op != "=" {
-		return errorf(j.On.Position(), "ON must be an equality of a left and a right expression")
+	var conj []parse.Expr
+	var split func(e parse.Expr)
+	split = func(e parse.Expr) {
+		if b, ok := e.(*parse.Binary); ok && b.Op == "AND" {
+			split(b.L)
+			split(b.R)
+			return
+		}
+		conj = append(conj, e)
 	}
-	a, err := in.bind(on.L)
-	if err != nil {
-		return err
-	}
-	b, err := in.bind(on.R)
-	if err != nil {
-		return err
-	}
+	split(j.On)
 	side := func(e *Expr) int { // 0 left, 1 right, -1 both or none
 		s := -1
 		ok := true
@@ -117,31 +123,81 @@ func (q *Query) planJoin(j *parse.Join, left *parse.SourceRef, in *scope, cat Ca
 		}
 		return s
 	}
-	if side(a) == 1 && side(b) == 0 {
-		a, b = b, a
+	type equality struct {
+		on   *parse.Binary
+		a, b *Expr
 	}
-	if side(a) != 0 || side(b) != 1 {
-		return errorf(on.Pos, "ON must compare an expression of %s with one of %s", left.Name, j.Right.Name)
-	}
-	if err := comparable(on.Pos, a, b); err != nil {
-		return err
-	}
-	if right.Table && !(b.Op == OpCol && b.Index-plan.RightStart == right.Key) {
-		return errorf(on.R.Position(), "a join with a table looks rows up by the table's PRIMARY KEY %s", right.Columns[right.Key].Name)
-	}
-	if l.Table && !(a.Op == OpCol && a.Index == l.Key) {
-		return errorf(on.L.Position(), "a table–table join matches both PRIMARY KEYs (%s of %s)", l.Columns[l.Key].Name, l.Name)
-	}
-	if l.Table && (a.T.Kind != b.T.Kind || a.T.Kind == types.Decimal && a.T.Scale != b.T.Scale) {
-		// Rows are matched by their keys' encodings.
-		return errorf(on.Pos, "a table–table join matches PRIMARY KEYs of one type (%s is %s, %s is %s)", a.Text, a.T, b.Text, b.T)
-	}
-	walkExpr(b, func(x *Expr) {
-		if x.Op == OpCol {
-			x.Index -= plan.RightStart
+	var eqs []equality
+	for _, c := range conj {
+		on, ok := c.(*parse.Binary)
+		if !ok || on.Op != "=" {
+			return errorf(c.Position(), "ON must be an equality of a left and a right expression, or an AND of such equalities")
 		}
-	})
-	plan.LeftKey, plan.RightKey = a, b
+		a, err := in.bind(on.L)
+		if err != nil {
+			return err
+		}
+		b, err := in.bind(on.R)
+		if err != nil {
+			return err
+		}
+		if side(a) == 1 && side(b) == 0 {
+			a, b = b, a
+		}
+		if side(a) != 0 || side(b) != 1 {
+			return errorf(on.Pos, "ON must compare an expression of %s with one of %s", left.Name, j.Right.Name)
+		}
+		if err := comparable(on.Pos, a, b); err != nil {
+			return err
+		}
+		eqs = append(eqs, equality{on, a, b})
+	}
+	if right.Table {
+		// One equality looks the table's row up by its PRIMARY KEY; the
+		// others filter the matched pair.
+		isKey := func(e equality) bool {
+			return e.b.Op == OpCol && e.b.Index-plan.RightStart == right.Key && (!l.Table || e.a.Op == OpCol && e.a.Index == l.Key)
+		}
+		k := slices.IndexFunc(eqs, isKey)
+		if k < 0 {
+			e := eqs[0]
+			if l.Table && e.b.Op == OpCol && e.b.Index-plan.RightStart == right.Key {
+				return errorf(e.on.L.Position(), "a table–table join matches both PRIMARY KEYs (%s of %s)", l.Columns[l.Key].Name, l.Name)
+			}
+			return errorf(e.on.R.Position(), "a join with a table looks rows up by the table's PRIMARY KEY %s", right.Columns[right.Key].Name)
+		}
+		for i, e := range eqs {
+			if i == k {
+				continue
+			}
+			if isKey(e) {
+				return errorf(e.on.Pos, "ON compares the PRIMARY KEY %s of %s twice", right.Columns[right.Key].Name, j.Right.Name)
+			}
+			if l.Table && j.Kind == parse.JoinFull {
+				// Two rows for one key (each side with NULLs) cannot both
+				// be the joined table's row.
+				return errorf(e.on.Pos, "a FULL table–table join matches the PRIMARY KEYs alone: move this condition to WHERE")
+			}
+			x, err := in.bind(e.on)
+			if err != nil {
+				return err
+			}
+			plan.Residual = append(plan.Residual, x)
+		}
+		eqs = []equality{eqs[k]}
+		if a, b := eqs[0].a, eqs[0].b; l.Table && (a.T.Kind != b.T.Kind || a.T.Kind == types.Decimal && a.T.Scale != b.T.Scale) {
+			// Rows are matched by their keys' encodings.
+			return errorf(eqs[0].on.Pos, "a table–table join matches PRIMARY KEYs of one type (%s is %s, %s is %s)", a.Text, a.T, b.Text, b.T)
+		}
+	}
+	for _, e := range eqs {
+		walkExpr(e.b, func(x *Expr) {
+			if x.Op == OpCol {
+				x.Index -= plan.RightStart
+			}
+		})
+		plan.LeftKeys, plan.RightKeys = append(plan.LeftKeys, e.a), append(plan.RightKeys, e.b)
+	}
 	q.Join = plan
 	return nil
 }
