@@ -1,7 +1,9 @@
 package exec
 
 import (
+	"cmp"
 	"encoding/binary"
+	"fmt"
 	"slices"
 
 	"github.com/fjord-data/fjord/streamsql/internal/fn"
@@ -12,10 +14,14 @@ import (
 
 // joiner joins the left stream's rows with the right source: a stream–
 // table join looks up the table's current row by key (table changes emit
-// nothing); a stream–stream join buffers both sides for WITHIN and emits
-// each pair of rows with equal keys whose ROWTIMEs are that close, when
-// the second of the two arrives, unless the first has expired by then
-// (its ROWTIME is older than the newest one minus WITHIN).
+// nothing); a stream–stream join buffers both sides for WITHIN plus the
+// GRACE PERIOD and emits each pair of rows with equal keys whose ROWTIMEs
+// are at most WITHIN apart, when the second of the two arrives, unless
+// the first has expired by then (its ROWTIME is older than the horizon:
+// stream time minus WITHIN and GRACE). A row arriving older than the
+// horizon is late: dropped and counted. When stream time (the newest
+// ROWTIME, or the idle watermark) moves the horizon past a row that never
+// matched, an outer join emits it with NULLs for the other side.
 type joiner struct {
 	j                   *plan.Join
 	right               *sourceReader
@@ -25,19 +31,27 @@ type joiner struct {
 	keyTypes []*types.Type
 	residual []Eval
 	nl, nr   int
-	// Stream–stream buffers by key, and the arrival order for expiry.
-	buf     [2]map[string][]bufRow
-	fifo    [2][]bufRef
-	maxTime int64
-	dirty   map[string]bool // "L"/"R" + offset
-	keyBuf  []byte
-	// unsorted: rows were loaded, and the FIFOs need ordering by offset.
+	log      *ErrorLog
+	// outer says which sides (0 left, 1 right) an unmatched row of a
+	// stream–stream join is emitted for.
+	outer [2]bool
+	// Stream–stream buffers by key, and each side's rows in (ROWTIME,
+	// offset) order for expiry.
+	buf   [2]map[string][]bufRow
+	order [2][]bufRef
+	// maxTime is stream time: the newest ROWTIME seen or watermark set.
+	maxTime   int64
+	metaDirty bool
+	dirty     map[string]bool // "L"/"R" + offset
+	keyBuf    []byte
+	// unsorted: rows were loaded, and the orders need sorting.
 	unsorted bool
 }
 
 type bufRow struct {
-	t, off int64
-	row    []Value
+	t, off  int64
+	row     []Value
+	matched bool
 }
 
 type bufRef struct {
@@ -47,7 +61,11 @@ type bufRef struct {
 
 func newJoiner(q *plan.Query, log *ErrorLog) *joiner {
 	j := &joiner{j: q.Join, right: newSourceReader(q.Join.Right, log), nl: q.Join.RightStart,
-		nr: len(q.Input) - q.Join.RightStart, dirty: map[string]bool{}}
+		nr: len(q.Input) - q.Join.RightStart, dirty: map[string]bool{}, log: log, maxTime: -1 << 62}
+	if !q.Join.Right.Table {
+		k := q.Join.Kind
+		j.outer = [2]bool{k == parse.JoinLeft || k == parse.JoinFull, k == parse.JoinRight || k == parse.JoinFull}
+	}
 	for i, l := range q.Join.LeftKeys {
 		r := q.Join.RightKeys[i]
 		j.leftKeys, j.rightKeys = append(j.leftKeys, Compile(l, log)), append(j.rightKeys, Compile(r, log))
@@ -239,15 +257,28 @@ func (j *joiner) lookup(c Change, out []Change) []Change {
 // streamRow buffers a row of side s (0 left, 1 right) and joins it with
 // the other side's buffered rows.
 func (j *joiner) streamRow(s int, c Change, out []Change) []Change {
-	k, ok := j.key([][]Eval{j.leftKeys, j.rightKeys}[s], c.Row)
-	if !ok {
+	within := j.j.Within.Milliseconds()
+	if h := j.horizon(); c.Time < h {
+		j.log.addLate(fmt.Sprintf("position %d: join row at %v is older than the join's horizon %v (stream time %v minus WITHIN and GRACE PERIOD)",
+			c.Offset, types.NewTimestamp(c.Time), types.NewTimestamp(h), types.NewTimestamp(j.maxTime)))
 		return out
 	}
-	within := j.j.Within.Milliseconds()
-	for _, o := range j.buf[1-s][k] {
-		// A row older than the newest ROWTIME minus WITHIN has expired,
-		// whether or not expire, which goes in arrival order, dropped it.
-		if o.t < j.maxTime-within {
+	k, ok := j.key([][]Eval{j.leftKeys, j.rightKeys}[s], c.Row)
+	if !ok {
+		// A NULL key matches nothing: an outer join emits the row now.
+		if j.outer[s] {
+			out = append(out, j.unmatched(s, c.Row, c.Time, c.Offset))
+		}
+		return j.advance(c.Time, out)
+	}
+	matched := false
+	h := j.horizon()
+	others := j.buf[1-s][k]
+	for i := range others {
+		o := &others[i]
+		// A row older than the horizon has expired, whether or not
+		// expire, which goes in ROWTIME order, dropped it yet.
+		if o.t < h {
 			continue
 		}
 		if d := o.t - c.Time; d >= -within && d <= within {
@@ -256,32 +287,88 @@ func (j *joiner) streamRow(s int, c Change, out []Change) []Change {
 				l, r = o.row, c.Row
 			}
 			out = append(out, Change{Op: Insert, Row: j.combine(l, r), Time: max(c.Time, o.t), Offset: c.Offset})
+			matched = true
+			if !o.matched && j.outer[1-s] {
+				j.dirty[bufKey(1-s, o.off)] = true
+			}
+			o.matched = true
 		}
 	}
-	j.buf[s][k] = append(j.buf[s][k], bufRow{t: c.Time, off: c.Offset, row: c.Row})
-	j.fifo[s] = append(j.fifo[s], bufRef{key: k, t: c.Time, off: c.Offset})
+	j.buf[s][k] = append(j.buf[s][k], bufRow{t: c.Time, off: c.Offset, row: c.Row, matched: matched})
+	ref := bufRef{key: k, t: c.Time, off: c.Offset}
+	i, _ := slices.BinarySearchFunc(j.order[s], ref, cmpRef)
+	j.order[s] = slices.Insert(j.order[s], i, ref)
 	j.dirty[bufKey(s, c.Offset)] = true
-	j.maxTime = max(j.maxTime, c.Time)
-	j.expire(within)
-	return out
+	return j.advance(c.Time, out)
+}
+
+func cmpRef(a, b bufRef) int {
+	if a.t != b.t {
+		return cmp.Compare(a.t, b.t)
+	}
+	return cmp.Compare(a.off, b.off)
+}
+
+// horizon is the oldest ROWTIME a stream–stream join still joins.
+func (j *joiner) horizon() int64 {
+	return j.maxTime - j.j.Within.Milliseconds() - j.j.Grace.Milliseconds()
+}
+
+// unmatched returns the insert of a row of side s joined with NULLs.
+func (j *joiner) unmatched(s int, row []Value, t, off int64) Change {
+	l, r := row, []Value(nil)
+	if s == 1 {
+		l, r = nil, row
+	}
+	return Change{Op: Insert, Row: j.combine(l, r), Time: t, Offset: off}
 }
 
 func bufKey(s int, off int64) string {
 	return string(binary.BigEndian.AppendUint64([]byte{"LR"[s]}, uint64(off)))
 }
 
-// expire drops buffered rows older than the newest ROWTIME minus WITHIN,
-// in arrival order.
-func (j *joiner) expire(within int64) {
+// watermark moves a stream–stream join's stream time to t (an idle
+// timeout) if it is behind, and returns the unmatched rows of an outer
+// join that this expires.
+func (j *joiner) watermark(t int64) []Change {
+	if j.j.Within == 0 {
+		return nil
+	}
+	if j.unsorted {
+		j.sortLoaded()
+	}
+	return j.advance(t, nil)
+}
+
+// advance moves stream time to t if it is behind and drops the buffered
+// rows older than the horizon, in (ROWTIME, offset) order; an outer join
+// emits those of its kept sides that never matched, in that order.
+func (j *joiner) advance(t int64, out []Change) []Change {
+	if t <= j.maxTime {
+		return out
+	}
+	j.maxTime, j.metaDirty = t, true
+	h := j.horizon()
+	type gone struct {
+		s   int
+		ref bufRef
+		row []Value
+	}
+	var emit []gone
 	for s := range 2 {
 		n := 0
-		for _, ref := range j.fifo[s] {
-			if ref.t >= j.maxTime-within {
+		for _, ref := range j.order[s] {
+			if ref.t >= h {
 				break
 			}
 			n++
 			rows := j.buf[s][ref.key]
-			rows = slices.DeleteFunc(rows, func(b bufRow) bool { return b.off == ref.off })
+			if i := slices.IndexFunc(rows, func(b bufRow) bool { return b.off == ref.off }); i >= 0 {
+				if j.outer[s] && !rows[i].matched {
+					emit = append(emit, gone{s, ref, rows[i].row})
+				}
+				rows = slices.Delete(rows, i, i+1)
+			}
 			if len(rows) == 0 {
 				delete(j.buf[s], ref.key)
 			} else {
@@ -289,8 +376,13 @@ func (j *joiner) expire(within int64) {
 			}
 			j.dirty[bufKey(s, ref.off)] = true
 		}
-		j.fifo[s] = j.fifo[s][n:]
+		j.order[s] = slices.Delete(j.order[s], 0, n)
 	}
+	slices.SortFunc(emit, func(a, b gone) int { return cmpRef(a.ref, b.ref) })
+	for _, g := range emit {
+		out = append(out, j.unmatched(g.s, g.row, g.ref.t, g.ref.off))
+	}
+	return out
 }
 
 // save reports the right table's rows ('r' + key) and the buffered rows
@@ -306,11 +398,16 @@ func (j *joiner) save(put func(string, []byte)) {
 		}
 		clear(r.dirty)
 	}
+	if j.metaDirty {
+		put("j", types.AppendRow(nil, []Value{types.NewInt(j.maxTime)}))
+		j.metaDirty = false
+	}
+	// A buffered row is saved with whether it matched.
 	live := map[string][]Value{}
 	for s := range 2 {
 		for _, rows := range j.buf[s] {
 			for _, b := range rows {
-				live[bufKey(s, b.off)] = b.row
+				live[bufKey(s, b.off)] = append(slices.Clip(b.row), types.NewBool(b.matched))
 			}
 		}
 	}
@@ -324,35 +421,51 @@ func (j *joiner) save(put func(string, []byte)) {
 	clear(j.dirty)
 }
 
-// load restores one saved entry.
-func (j *joiner) load(key string, row []Value, rowtime int) {
+// load restores one saved entry: 'r' a row of the right table, 'j' the
+// stream time of a stream–stream join, 'L' or 'R' a buffered row.
+func (j *joiner) load(key string, row []Value, rowtime int) error {
 	switch key[0] {
 	case 'r':
+		if j.right.rows == nil {
+			return types.ErrCorrupt
+		}
 		j.right.rows[key[1:]] = row
+	case 'j':
+		if len(row) != 1 {
+			return types.ErrCorrupt
+		}
+		j.maxTime = max(j.maxTime, row[0].I)
 	case 'L', 'R':
-		s := 0
-		f := j.leftKeys
+		s, f, width := 0, j.leftKeys, j.nl
 		if key[0] == 'R' {
-			s, f = 1, j.rightKeys
+			s, f, width = 1, j.rightKeys, j.nr
 			rowtime = len(j.j.Right.Columns) + plan.PseudoRowtime
+		}
+		if len(key) != 9 || len(row) != width && len(row) != width+1 {
+			return types.ErrCorrupt
+		}
+		matched := false
+		if len(row) == width+1 { // saved with whether it matched
+			matched, row = row[width].Bool(), row[:width]
 		}
 		k, ok := j.key(f, row)
 		if !ok {
-			return
+			return nil
 		}
 		off := int64(binary.BigEndian.Uint64([]byte(key[1:])))
 		t := row[rowtime].I
-		j.buf[s][k] = append(j.buf[s][k], bufRow{t: t, off: off, row: row})
-		j.fifo[s] = append(j.fifo[s], bufRef{key: k, t: t, off: off})
+		j.buf[s][k] = append(j.buf[s][k], bufRow{t: t, off: off, row: row, matched: matched})
+		j.order[s] = append(j.order[s], bufRef{key: k, t: t, off: off})
 		j.maxTime = max(j.maxTime, t)
 		j.unsorted = true
 	}
+	return nil
 }
 
-// sortLoaded orders the restored FIFOs by offset (arrival order).
+// sortLoaded orders the restored rows by (ROWTIME, offset).
 func (j *joiner) sortLoaded() {
 	for s := range 2 {
-		slices.SortFunc(j.fifo[s], func(a, b bufRef) int { return int(a.off - b.off) })
+		slices.SortFunc(j.order[s], cmpRef)
 	}
 	j.unsorted = false
 }

@@ -67,20 +67,23 @@ func (p *Pipeline) Process(events []Event) []Change {
 		}
 		p.position = max(p.position, events[i].Position)
 	}
+	out := p.output(in)
+	p.buf = in[:0]
+	return p.limit(out)
+}
+
+// output filters input rows and aggregates or projects them.
+func (p *Pipeline) output(in []Change) []Change {
 	if p.where != nil {
 		in = filter(p.where, in)
 	}
-	var out []Change
 	if p.agg != nil {
-		out = p.agg.process(in)
-	} else {
-		if p.partition != nil {
-			rekey(p.partition, in)
-		}
-		out = project(p.project, in)
+		return p.agg.process(in)
 	}
-	p.buf = in[:0]
-	return p.limit(out)
+	if p.partition != nil {
+		rekey(p.partition, in)
+	}
+	return project(p.project, in)
 }
 
 // Advance records that every event up to pos was considered (a
@@ -91,12 +94,19 @@ func (p *Pipeline) Advance(pos int64) { p.position = max(p.position, pos) }
 func (p *Pipeline) Position() int64 { return p.position }
 
 // Watermark moves stream time to ms (milliseconds since the epoch) if it
-// is behind, closing the windows that ends; it returns their results.
+// is behind, closing the windows that ends, and the WITHIN … GRACE PERIOD
+// of a stream–stream join's rows; it returns their results.
 func (p *Pipeline) Watermark(ms int64) []Change {
-	if p.agg == nil {
-		return nil
+	var out []Change
+	if p.join != nil {
+		if in := p.join.watermark(ms); len(in) > 0 {
+			out = append(out, p.output(in)...)
+		}
 	}
-	return p.limit(p.agg.watermark(ms))
+	if p.agg != nil {
+		out = append(out, p.agg.watermark(ms)...)
+	}
+	return p.limit(out)
 }
 
 // Expired returns the keys (Change.Key) of the windowed rows that the last
@@ -112,6 +122,14 @@ func (p *Pipeline) Expired() []string {
 
 // StreamTime returns the largest ROWTIME seen or watermark set.
 func (p *Pipeline) StreamTime() int64 {
+	t := p.aggTime()
+	if j := p.join; j != nil && j.j.Within > 0 {
+		t = max(t, j.maxTime)
+	}
+	return t
+}
+
+func (p *Pipeline) aggTime() int64 {
 	if p.agg == nil {
 		return 0
 	}
@@ -136,7 +154,7 @@ func (p *Pipeline) limit(out []Change) []Change {
 // with a nil value for a key to delete. Keys start with 'g' (groups), 's'
 // (rows of a table source) or 'm' (stream time and counters).
 func (p *Pipeline) Save(put func(key string, val []byte)) {
-	meta := types.AppendRow(nil, []Value{types.NewInt(p.StreamTime()), types.NewInt(p.emitted), types.NewInt(p.closedEnd())})
+	meta := types.AppendRow(nil, []Value{types.NewInt(p.aggTime()), types.NewInt(p.emitted), types.NewInt(p.closedEnd())})
 	put("m", meta)
 	if r := p.reader; r.rows != nil {
 		for _, k := range sortedKeys(r.dirty) {
@@ -208,11 +226,13 @@ func (p *Pipeline) Load(key string, val []byte) error {
 			return fmt.Errorf("streamsql: state %q: not a table source", key)
 		}
 		p.reader.rows[key[1:]] = row
-	case 'r', 'L', 'R':
+	case 'r', 'j', 'L', 'R':
 		if p.join == nil {
 			return fmt.Errorf("streamsql: state %q: not a join", key)
 		}
-		p.join.load(key, row, rowtimeIndex(p.q.Source))
+		if err := p.join.load(key, row, rowtimeIndex(p.q.Source)); err != nil {
+			return fmt.Errorf("streamsql: state %q: %w", key, err)
+		}
 	case 'g':
 		if p.agg == nil {
 			return fmt.Errorf("streamsql: state %q: not an aggregation", key)

@@ -178,6 +178,9 @@ type Join struct {
 	Right  *SourceRef
 	On     Expr
 	Within *Duration
+	// Grace is WITHIN's GRACE PERIOD: how long after a row's window
+	// rows that arrive out of order still join it.
+	Grace *Duration
 }
 
 // WindowKind names a window type.

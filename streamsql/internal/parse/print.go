@@ -211,6 +211,9 @@ func printRelation(b *strings.Builder, r Relation) {
 		printSource(b, r.Right)
 		if r.Within != nil {
 			b.WriteString(" WITHIN " + durString(*r.Within))
+			if r.Grace != nil {
+				b.WriteString(" GRACE PERIOD " + durString(*r.Grace))
+			}
 		}
 		b.WriteString(" ON ")
 		printExpr(b, r.On, 0)

@@ -205,7 +205,7 @@ func (p *parser) relation() (Relation, error) {
 			return nil, err
 		}
 		if p.kw("WITHIN") {
-			if j.Within, err = p.within(); err != nil {
+			if err := p.within(j); err != nil {
 				return nil, err
 			}
 		}
@@ -216,7 +216,7 @@ func (p *parser) relation() (Relation, error) {
 			return nil, err
 		}
 		if p.kw("WITHIN") && j.Within == nil {
-			if j.Within, err = p.within(); err != nil {
+			if err := p.within(j); err != nil {
 				return nil, err
 			}
 		}
@@ -224,12 +224,25 @@ func (p *parser) relation() (Relation, error) {
 	}
 }
 
-func (p *parser) within() (*Duration, error) {
+// within parses WITHIN d [GRACE PERIOD g].
+func (p *parser) within(j *Join) error {
 	if err := p.expectKw("WITHIN"); err != nil {
-		return nil, err
+		return err
 	}
 	d, err := p.duration()
-	return &d, err
+	if err != nil {
+		return err
+	}
+	j.Within = &d
+	if !p.kw("GRACE") {
+		return nil
+	}
+	if err := p.expectKw("GRACE", "PERIOD"); err != nil {
+		return err
+	}
+	g, err := p.duration()
+	j.Grace = &g
+	return err
 }
 
 func (p *parser) duration() (Duration, error) {

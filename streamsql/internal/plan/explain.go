@@ -64,7 +64,7 @@ func (q *Query) Explain() string {
 		} else if j.StreamTable() {
 			add("Join %s stream–table %s (lookup in %s)", kind, keys, j.Right.Name)
 		} else {
-			add("Join %s stream–stream %s within %s", kind, keys, j.Within)
+			add("Join %s stream–stream %s within %s grace %s", kind, keys, j.Within, j.Grace)
 		}
 	}
 	switch {

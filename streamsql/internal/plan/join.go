@@ -29,6 +29,12 @@ type Join struct {
 	// Within is set for a stream–stream join: rows join when their
 	// ROWTIMEs are at most this far apart.
 	Within time.Duration
+	// Grace is how much longer than WITHIN a stream–stream join keeps a
+	// row for rows arriving out of order: stream time minus WITHIN and
+	// Grace is its horizon; older rows arriving are late, and a buffered
+	// row older than it is dropped (emitted with NULLs if an outer join
+	// keeps its side and it never matched).
+	Grace time.Duration
 	// Tables marks a table–table join on both primary keys: its output is
 	// a table keyed by that key, updated when either side changes.
 	Tables bool
@@ -75,12 +81,13 @@ func (q *Query) planJoin(j *parse.Join, left *parse.SourceRef, in *scope, cat Ca
 		return errorf(j.Pos, "a stream–table join is INNER or LEFT")
 	case !right.Table && j.Within == nil:
 		return errorf(j.Pos, "a stream–stream join needs WITHIN")
-	case !right.Table && j.Kind != parse.JoinInner:
-		return errorf(j.Pos, "a stream–stream join is INNER so far")
 	case !right.Table:
 		plan.Within = j.Within.D()
 		if plan.Within <= 0 {
 			return errorf(j.Within.Pos, "WITHIN must be positive")
+		}
+		if j.Grace != nil {
+			plan.Grace = j.Grace.D()
 		}
 	}
 	rcols := right.RowColumns()
