@@ -31,23 +31,28 @@
 // with the wall clock, so windows close without new events (and windows of
 // old event-time data close only as real time passes, not all at once).
 //
-// Joins read declared sources, one JOIN per query. A stream–table join
-// (INNER or LEFT) looks each stream row's match up in the table's current
-// rows; a table–table join (INNER, LEFT, RIGHT, FULL) matches both PRIMARY
-// KEYs and updates the joined row when either side changes. A
-// stream–stream join (INNER, LEFT, RIGHT, FULL) … WITHIN d [GRACE PERIOD
-// g] pairs rows whose ROWTIMEs are at most d apart; its horizon is stream
-// time minus d and g (0 unless given): rows older than it expire, a row
-// arriving older than it is late (dropped and counted, as windows count
-// theirs), and an outer join emits a row of its kept side that never
-// matched, with NULLs for the other side, once the horizon passes it (the
-// idle watermark moves stream time too). ON is an equality of a left and
-// a right expression, or an AND of several: a stream–stream join matches
-// on all of them; a join with a table needs one on the table's PRIMARY
-// KEY (and for table–table, the left table's too) and, as SQL's ON,
-// treats the others as a filter of the pair found, so an outer join keeps
-// a row whose pair fails it with NULLs for the other side (a FULL
-// table–table join takes the key equality alone: put the rest in WHERE).
+// Joins read declared sources. A stream–table join (INNER or LEFT) looks
+// each stream row's match up in the table's current rows; a table–table
+// join (INNER, LEFT, RIGHT, FULL) matches both PRIMARY KEYs and updates the
+// joined row when either side changes. JOINs chain left-deep (FROM a JOIN b
+// ON … JOIN c ON …): a stream then tables, each looked up by a key computed
+// from the row joined so far; or tables on one key, each ON naming the
+// PRIMARY KEY of a table before it, the joins after the first INNER or LEFT
+// (so each key has one joined row, retracted and replaced as any table
+// changes). A stream–stream join (INNER, LEFT, RIGHT, FULL) … WITHIN d
+// [GRACE PERIOD g], of two streams alone, pairs rows whose ROWTIMEs are at
+// most d apart; its horizon is stream time minus d and g (0 unless given):
+// rows older than it expire, a row arriving older than it is late (dropped
+// and counted, as windows count theirs), and an outer join emits a row of
+// its kept side that never matched, with NULLs for the other side, once the
+// horizon passes it (the idle watermark moves stream time too). ON is an
+// equality of a left and a right expression, or an AND of several: a
+// stream–stream join matches on all of them; a join with a table needs one
+// on the table's PRIMARY KEY (and for table–table, the left table's too)
+// and, as SQL's ON, treats the others as a filter of the pair found, so an
+// outer join keeps a row whose pair fails it with NULLs for the other side
+// (a FULL table–table join takes the key equality alone: put the rest in
+// WHERE).
 //
 // Bad data never stops a query: a field that does not fit its column
 // decodes as NULL, and a runtime error (division by zero, integer

@@ -399,7 +399,7 @@ func (e *Engine) drop(s *parse.Drop) (Result, error) {
 func (e *Engine) dropLocked(name string) (*persistent, error) {
 	for _, id := range sortedMapKeys(e.mu.queries) {
 		p := e.mu.queries[id]
-		if strings.EqualFold(p.q.Source.Name, name) || p.q.Join != nil && strings.EqualFold(p.q.Join.Right.Name, name) {
+		if strings.EqualFold(p.q.Source.Name, name) || slices.ContainsFunc(p.q.Joins, func(j *plan.Join) bool { return strings.EqualFold(j.Right.Name, name) }) {
 			return nil, fmt.Errorf("%w: %s is read by query %s (drop what it writes first)", ErrInUse, strings.ToLower(name), p.id)
 		}
 	}

@@ -22,16 +22,15 @@ import (
 // horizon is late: dropped and counted. When stream time (the newest
 // ROWTIME, or the idle watermark) moves the horizon past a row that never
 // matched, an outer join emits it with NULLs for the other side.
+//
+// A chain of joins (a stream or a table, then tables) is one link per
+// JOIN: a stream row looks each table up in turn; a change of any table
+// recomputes the chain's row for its key, as every ON matches PRIMARY
+// KEYs.
 type joiner struct {
-	j                   *plan.Join
-	right               *sourceReader
-	leftKeys, rightKeys []Eval
-	// keyTypes are the types each pair of keys is compared in: the
-	// table's key type, or the keys' common type for a stream–stream join.
-	keyTypes []*types.Type
-	residual []Eval
-	nl, nr   int
-	log      *ErrorLog
+	*link // the first join
+	links []*link
+	log   *ErrorLog
 	// outer says which sides (0 left, 1 right) an unmatched row of a
 	// stream–stream join is emitted for.
 	outer [2]bool
@@ -43,9 +42,22 @@ type joiner struct {
 	maxTime   int64
 	metaDirty bool
 	dirty     map[string]bool // "L"/"R" + offset
-	keyBuf    []byte
 	// unsorted: rows were loaded, and the orders need sorting.
 	unsorted bool
+}
+
+// link is one JOIN of a chain.
+type link struct {
+	j                   *plan.Join
+	right               *sourceReader
+	leftKeys, rightKeys []Eval
+	// keyTypes are the types each pair of keys is compared in: the
+	// table's key type, or the keys' common type for a stream–stream join.
+	keyTypes []*types.Type
+	residual []Eval
+	// nl is the width of the rows joined before, nr of the right row.
+	nl, nr int
+	keyBuf []byte
 }
 
 type bufRow struct {
@@ -60,39 +72,52 @@ type bufRef struct {
 }
 
 func newJoiner(q *plan.Query, log *ErrorLog) *joiner {
-	j := &joiner{j: q.Join, right: newSourceReader(q.Join.Right, log), nl: q.Join.RightStart,
-		nr: len(q.Input) - q.Join.RightStart, dirty: map[string]bool{}, log: log, maxTime: -1 << 62}
+	j := &joiner{dirty: map[string]bool{}, log: log, maxTime: -1 << 62}
+	for i, pj := range q.Joins {
+		end := len(q.Input)
+		if i+1 < len(q.Joins) {
+			end = q.Joins[i+1].RightStart
+		}
+		j.links = append(j.links, newLink(pj, end, log))
+	}
+	j.link = j.links[0]
 	if !q.Join.Right.Table {
 		k := q.Join.Kind
 		j.outer = [2]bool{k == parse.JoinLeft || k == parse.JoinFull, k == parse.JoinRight || k == parse.JoinFull}
-	}
-	for i, l := range q.Join.LeftKeys {
-		r := q.Join.RightKeys[i]
-		j.leftKeys, j.rightKeys = append(j.leftKeys, Compile(l, log)), append(j.rightKeys, Compile(r, log))
-		t := r.T
-		if !q.Join.Right.Table {
-			switch {
-			case l.T.Kind == types.Timestamp || r.T.Kind == types.Timestamp:
-				t = types.TimestampT
-			default:
-				if c, ok := fn.Common(l.T, r.T); ok {
-					t = c
-				}
-			}
-		}
-		j.keyTypes = append(j.keyTypes, t)
-	}
-	for _, e := range q.Join.Residual {
-		j.residual = append(j.residual, Compile(e, log))
 	}
 	j.buf[0], j.buf[1] = map[string][]bufRow{}, map[string][]bufRow{}
 	return j
 }
 
+// newLink compiles a join whose right row ends at end in the input row.
+func newLink(pj *plan.Join, end int, log *ErrorLog) *link {
+	l := &link{j: pj, right: newSourceReader(pj.Right, log), nl: pj.RightStart, nr: end - pj.RightStart}
+	for i, le := range pj.LeftKeys {
+		re := pj.RightKeys[i]
+		l.leftKeys, l.rightKeys = append(l.leftKeys, Compile(le, log)), append(l.rightKeys, Compile(re, log))
+		t := re.T
+		if !pj.Right.Table {
+			switch {
+			case le.T.Kind == types.Timestamp || re.T.Kind == types.Timestamp:
+				t = types.TimestampT
+			default:
+				if c, ok := fn.Common(le.T, re.T); ok {
+					t = c
+				}
+			}
+		}
+		l.keyTypes = append(l.keyTypes, t)
+	}
+	for _, e := range pj.Residual {
+		l.residual = append(l.residual, Compile(e, log))
+	}
+	return l
+}
+
 // key returns the join key of a row of one side (fs are its key
 // expressions): the keys' encodings one after another, which is one
 // table key for a join with a table. A NULL key matches nothing.
-func (j *joiner) key(fs []Eval, row []Value) (string, bool) {
+func (j *link) key(fs []Eval, row []Value) (string, bool) {
 	j.keyBuf = j.keyBuf[:0]
 	for i, f := range fs {
 		v := f(row)
@@ -115,7 +140,7 @@ func (j *joiner) key(fs []Eval, row []Value) (string, bool) {
 }
 
 // matches reports whether a joined row passes the residual conditions.
-func (j *joiner) matches(row []Value) bool {
+func (j *link) matches(row []Value) bool {
 	for _, f := range j.residual {
 		if !f(row).Bool() {
 			return false
@@ -124,24 +149,27 @@ func (j *joiner) matches(row []Value) bool {
 	return true
 }
 
-func (j *joiner) combine(l, r []Value) []Value {
+func (j *link) combine(l, r []Value) []Value {
 	row := make([]Value, j.nl+j.nr)
 	copy(row, l)
 	copy(row[j.nl:], r)
 	return row
 }
 
-// event reads one event for either side and appends the joined rows.
+// event reads one event for any source and appends the joined rows.
 func (j *joiner) event(e *Event, left *sourceReader, out []Change) []Change {
 	if j.unsorted {
 		j.sortLoaded()
 	}
-	if j.right.matches(e) {
-		for _, c := range j.right.read(e, nil) {
+	for i, l := range j.links {
+		if !l.right.matches(e) {
+			continue
+		}
+		for _, c := range l.right.read(e, nil) {
 			switch {
-			case j.j.Tables:
-				out = j.tableChange(c, left.rows[c.Key], true, out)
-			case !j.j.StreamTable() && c.Op == Insert:
+			case l.j.Tables:
+				out = j.tableChange(i+1, c, left, out)
+			case !l.j.StreamTable() && c.Op == Insert:
 				out = j.streamRow(1, c, out)
 			}
 		}
@@ -150,7 +178,7 @@ func (j *joiner) event(e *Event, left *sourceReader, out []Change) []Change {
 		for _, c := range left.read(e, nil) {
 			switch {
 			case j.j.Tables:
-				out = j.tableChange(c, j.right.rows[c.Key], false, out)
+				out = j.tableChange(0, c, left, out)
 			case j.j.StreamTable():
 				out = j.lookup(c, out)
 			default:
@@ -161,10 +189,10 @@ func (j *joiner) event(e *Event, left *sourceReader, out []Change) []Change {
 	return out
 }
 
-// tableChange turns a change of one table of a table–table join into the
-// change of the joined row with the same key; other is the other table's
-// current row for that key, and right says which side c comes from.
-func (j *joiner) tableChange(c Change, other []Value, right bool, out []Change) []Change {
+// tableChange turns a change of table t of a chain of table–table joins
+// (0 the left table, i the right table of join i-1) into the change of
+// the joined row with the same key.
+func (j *joiner) tableChange(t int, c Change, left *sourceReader, out []Change) []Change {
 	var before, after []Value
 	switch c.Op {
 	case Insert:
@@ -174,55 +202,13 @@ func (j *joiner) tableChange(c Change, other []Value, right bool, out []Change) 
 	case Delete:
 		before = c.Row
 	}
-	// joined returns the joined row for one version of c's row, and
-	// whether that version is part of it.
-	joined := func(side []Value) ([]Value, bool) {
-		l, r := side, other
-		if right {
-			l, r = other, side
-		}
-		if l != nil && r != nil && len(j.residual) > 0 && !j.matches(j.combine(l, r)) {
-			// Planning allows conditions besides the keys for INNER,
-			// LEFT and RIGHT joins only.
-			switch j.j.Kind {
-			case parse.JoinLeft:
-				r = nil
-			case parse.JoinRight:
-				l = nil
-			default:
-				return nil, false
-			}
-		}
-		switch j.j.Kind {
-		case parse.JoinInner:
-			if l == nil || r == nil {
-				return nil, false
-			}
-		case parse.JoinLeft:
-			if l == nil {
-				return nil, false
-			}
-		case parse.JoinRight:
-			if r == nil {
-				return nil, false
-			}
-		default:
-			if l == nil && r == nil {
-				return nil, false
-			}
-		}
-		if right {
-			return j.combine(l, r), r != nil
-		}
-		return j.combine(l, r), l != nil
-	}
-	old, oldIn := joined(before)
-	now, nowIn := joined(after)
+	old, oldIn := j.chain(t, before, c.Key, left)
+	now, nowIn := j.chain(t, after, c.Key, left)
 	ch := Change{Key: c.Key, Time: c.Time, Offset: c.Offset}
 	switch {
 	case old == nil && now == nil, !oldIn && !nowIn:
-		// Neither version of c's row joins: the other side's row with
-		// NULLs stays as it was.
+		// Neither version of c's row joins: the rest of the chain's row
+		// (with NULLs for table t) stays as it was.
 		return out
 	case old == nil:
 		ch.Op, ch.Row = Insert, now
@@ -234,23 +220,112 @@ func (j *joiner) tableChange(c Change, other []Value, right bool, out []Change) 
 	return append(out, ch)
 }
 
-func (j *joiner) lookup(c Change, out []Change) []Change {
-	var match []Value
-	if k, ok := j.key(j.leftKeys, c.Row); ok {
-		match = j.right.rows[k]
-	}
-	if match != nil && len(j.residual) > 0 {
-		row := j.combine(c.Row, match)
-		if j.matches(row) {
-			c.Row = row
-			return append(out, c)
+// chain returns the joined row of the tables' rows with key k, taking
+// row (nil: none) as table t's, and whether that row is part of it. As
+// every ON matches PRIMARY KEYs, the chain has at most one row per key
+// (planning allows RIGHT and FULL for the first join only, and residual
+// conditions not with FULL).
+func (j *joiner) chain(t int, row []Value, k string, left *sourceReader) ([]Value, bool) {
+	get := func(i int) []Value {
+		switch {
+		case i == t:
+			return row
+		case i == 0:
+			return left.rows[k]
 		}
-		match = nil
+		return j.links[i-1].right.rows[k]
 	}
-	if match == nil && j.j.Kind != parse.JoinLeft {
-		return out
+	acc := get(0)
+	in := t == 0 && acc != nil
+	for i, l := range j.links {
+		r := get(i + 1)
+		var joined []Value
+		if acc != nil && r != nil {
+			// The left key is a PRIMARY KEY of a table joined before:
+			// NULL (no match) when that table has no row in acc.
+			if lk, ok := l.key(l.leftKeys, acc); ok && lk == k {
+				joined = l.combine(acc, r)
+				if !l.matches(joined) {
+					joined = nil
+				}
+			}
+		}
+		switch {
+		case joined != nil:
+			acc = joined
+		case l.j.Kind == parse.JoinInner,
+			l.j.Kind == parse.JoinLeft && acc == nil,
+			l.j.Kind == parse.JoinRight && r == nil,
+			l.j.Kind == parse.JoinFull && acc == nil && r == nil:
+			return nil, false
+		case l.j.Kind == parse.JoinLeft, l.j.Kind == parse.JoinFull && acc != nil:
+			acc = l.combine(acc, nil)
+			r = nil
+		default: // RIGHT or FULL, the right row alone
+			acc = l.combine(nil, r)
+			in = false
+		}
+		if i+1 == t {
+			in = r != nil
+		}
 	}
-	c.Row = j.combine(c.Row, match)
+	return acc, in
+}
+
+// rows returns the current rows of a chain of table–table joins, in key
+// order, as inserts.
+func (j *joiner) rows(left *sourceReader) []Change {
+	keys := map[string]bool{}
+	tables := []*sourceReader{left}
+	for _, l := range j.links {
+		tables = append(tables, l.right)
+	}
+	for _, r := range tables {
+		for k := range r.rows {
+			keys[k] = true
+		}
+	}
+	var out []Change
+	for _, k := range sortedKeys(keys) {
+		row, _ := j.chain(-1, nil, k, left)
+		if row == nil {
+			continue
+		}
+		c := Change{Op: Insert, Row: row, Key: k}
+		// The newest of the joined rows' ROWTIMEs and offsets.
+		start := 0
+		for i, r := range tables {
+			if i > 0 {
+				start = j.links[i-1].j.RightStart
+			}
+			if tr := r.rows[k]; tr != nil && row[start+len(r.src.Columns)+plan.PseudoRowoffset].I == tr[len(r.src.Columns)+plan.PseudoRowoffset].I {
+				c.Offset = max(c.Offset, tr[len(r.src.Columns)+plan.PseudoRowoffset].I)
+				c.Time = max(c.Time, tr[len(r.src.Columns)+plan.PseudoRowtime].I)
+			}
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+// lookup joins a stream row with the tables of the chain in turn.
+func (j *joiner) lookup(c Change, out []Change) []Change {
+	acc := c.Row
+	for _, l := range j.links {
+		if k, ok := l.key(l.leftKeys, acc); ok {
+			if match := l.right.rows[k]; match != nil {
+				if row := l.combine(acc, match); l.matches(row) {
+					acc = row
+					continue
+				}
+			}
+		}
+		if l.j.Kind != parse.JoinLeft {
+			return out
+		}
+		acc = l.combine(acc, nil)
+	}
+	c.Row = acc
 	return append(out, c)
 }
 
@@ -388,12 +463,20 @@ func (j *joiner) advance(t int64, out []Change) []Change {
 // save reports the right table's rows ('r' + key) and the buffered rows
 // ('L' or 'R' + offset) changed since the last save.
 func (j *joiner) save(put func(string, []byte)) {
-	if r := j.right; r.rows != nil {
+	for i, l := range j.links {
+		r := l.right
+		if r.rows == nil {
+			continue
+		}
+		prefix := "r"
+		if i > 0 {
+			prefix = string([]byte{'u', byte(i)}) // planning allows at most 255 joins
+		}
 		for _, k := range sortedKeys(r.dirty) {
 			if row, ok := r.rows[k]; ok {
-				put("r"+k, types.AppendRow(nil, row))
+				put(prefix+k, types.AppendRow(nil, row))
 			} else {
-				put("r"+k, nil)
+				put(prefix+k, nil)
 			}
 		}
 		clear(r.dirty)
@@ -430,6 +513,11 @@ func (j *joiner) load(key string, row []Value, rowtime int) error {
 			return types.ErrCorrupt
 		}
 		j.right.rows[key[1:]] = row
+	case 'u':
+		if len(key) < 2 || int(key[1]) >= len(j.links) || key[1] == 0 || j.links[key[1]].right.rows == nil {
+			return types.ErrCorrupt
+		}
+		j.links[key[1]].right.rows[key[2:]] = row
 	case 'j':
 		if len(row) != 1 {
 			return types.ErrCorrupt

@@ -226,7 +226,7 @@ func (p *Pipeline) Load(key string, val []byte) error {
 			return fmt.Errorf("streamsql: state %q: not a table source", key)
 		}
 		p.reader.rows[key[1:]] = row
-	case 'r', 'j', 'L', 'R':
+	case 'r', 'u', 'j', 'L', 'R':
 		if p.join == nil {
 			return fmt.Errorf("streamsql: state %q: not a join", key)
 		}
@@ -253,6 +253,13 @@ func (p *Pipeline) Rows() []Change {
 			return nil
 		}
 		var in []Change
+		if p.join != nil {
+			in = p.join.rows(p.reader)
+			if p.where != nil {
+				in = filter(p.where, in)
+			}
+			return project(p.project, in)
+		}
 		for _, k := range sortedRowKeys(p.reader.rows) {
 			row := p.reader.rows[k]
 			off := row[len(p.q.Source.Columns)+plan.PseudoRowoffset].I

@@ -45,7 +45,8 @@ func (q *Query) Explain() string {
 	if q.Where != nil {
 		add("Filter %s", q.Where.Text)
 	}
-	if j := q.Join; j != nil {
+	for i := len(q.Joins) - 1; i >= 0; i-- {
+		j := q.Joins[i]
 		kind := []string{"INNER", "LEFT", "RIGHT", "FULL"}[j.Kind]
 		var on []string
 		for i := range j.LeftKeys {
@@ -78,8 +79,8 @@ func (q *Query) Explain() string {
 			ts = q.Source.Columns[q.Source.TimestampCol].Name
 		}
 		name := q.Source.Name
-		if q.Join != nil {
-			name += " + " + q.Join.Right.Name
+		for _, j := range q.Joins {
+			name += " + " + j.Right.Name
 		}
 		add("Scan %s (%s) rowtime=%s", name, q.ReadInput(), ts)
 	}

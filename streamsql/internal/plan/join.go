@@ -44,22 +44,55 @@ type Join struct {
 // row each left row looks up.
 func (j *Join) StreamTable() bool { return j.Within == 0 && !j.Tables }
 
+// fromClause returns the first source of FROM and its outermost JOIN
+// (nil if none): a chain a JOIN b … JOIN c … nests to the left.
 func fromClause(r parse.Relation) (*parse.SourceRef, *parse.Join, error) {
 	switch r := r.(type) {
 	case *parse.SourceRef:
 		return r, nil, nil
 	case *parse.Join:
-		left, ok := r.Left.(*parse.SourceRef)
-		if !ok {
-			return nil, nil, errorf(r.Pos, "one JOIN per query is supported so far")
-		}
-		return left, r, nil
+		left, _, err := fromClause(r.Left)
+		return left, r, err
 	}
 	return nil, nil, errorf(r.Position(), "unsupported FROM clause")
 }
 
-// planJoin checks a join and widens the input scope to both sources.
-func (q *Query) planJoin(j *parse.Join, left *parse.SourceRef, in *scope, cat Catalog) error {
+// planJoin plans a chain of joins, innermost first, widening the input
+// scope by each right source; q.Joins lists them and q.Join is the first.
+func (q *Query) planJoin(outer *parse.Join, left *parse.SourceRef, in *scope, cat Catalog) error {
+	var chain []*parse.Join
+	for r := parse.Relation(outer); ; {
+		j, ok := r.(*parse.Join)
+		if !ok {
+			break
+		}
+		chain = append(chain, j)
+		r = j.Left
+	}
+	slices.Reverse(chain)
+	if len(chain) > 255 {
+		return errorf(chain[255].Pos, "a query joins at most 256 sources")
+	}
+	in.parts = []scopePart{{quals: []string{left.Name, left.Alias}, start: 0, end: len(q.Input), declared: len(q.Source.Columns)}}
+	for i, j := range chain {
+		if err := q.planOne(j, i, left, in, cat); err != nil {
+			return err
+		}
+	}
+	q.Join = q.Joins[0]
+	if len(q.Joins) > 1 {
+		for _, j := range q.Joins {
+			if !j.Right.Table {
+				return errorf(chain[0].Pos, "a stream–stream join joins two streams alone (several JOINs chain a stream or a table with tables)")
+			}
+		}
+	}
+	return nil
+}
+
+// planOne checks join i of a chain and widens the input scope by its
+// right source.
+func (q *Query) planOne(j *parse.Join, i int, left *parse.SourceRef, in *scope, cat Catalog) error {
 	right, ok := cat.Source(j.Right.Name)
 	if !ok {
 		return errorf(j.Right.Pos, "unknown stream or table %s", j.Right.Name)
@@ -69,7 +102,15 @@ func (q *Query) planJoin(j *parse.Join, left *parse.SourceRef, in *scope, cat Ca
 		return errorf(j.Pos, "joins read declared sources (CREATE STREAM|TABLE … WITH (SOURCE=…)), not materialized tables")
 	}
 	plan := &Join{Kind: j.Kind, Right: right, RightStart: len(q.Input), Tables: l.Table}
+	leftName := left.Name
+	if i > 0 {
+		leftName = "the sources joined before " + j.Right.Name
+	}
 	switch {
+	case i > 0 && l.Table && j.Kind != parse.JoinInner && j.Kind != parse.JoinLeft:
+		// A row of the right table alone could share its key with a
+		// row of the chain that does not match it.
+		return errorf(j.Pos, "in a chain of table–table joins, the joins after the first are INNER or LEFT")
 	case l.Table && !right.Table:
 		return errorf(j.Pos, "a table joins only a table (put the stream on the left for a stream–table join)")
 	case l.Table && j.Within != nil:
@@ -91,10 +132,18 @@ func (q *Query) planJoin(j *parse.Join, left *parse.SourceRef, in *scope, cat Ca
 		}
 	}
 	rcols := right.RowColumns()
-	in.parts = []scopePart{
-		{quals: []string{left.Name, left.Alias}, start: 0, end: len(q.Input), declared: len(l.Columns)},
-		{quals: []string{j.Right.Name, j.Right.Alias}, start: len(q.Input), end: len(q.Input) + len(rcols), declared: len(right.Columns)},
+	name := func(quals []string) string { // what qualifies a source's columns
+		if quals[1] != "" {
+			return quals[1]
+		}
+		return quals[0]
 	}
+	for _, p := range in.parts {
+		if n := name([]string{j.Right.Name, j.Right.Alias}); strings.EqualFold(name(p.quals), n) {
+			return errorf(j.Right.Pos, "%s names two sources of the join: give one an alias", n)
+		}
+	}
+	in.parts = append(in.parts, scopePart{quals: []string{j.Right.Name, j.Right.Alias}, start: len(q.Input), end: len(q.Input) + len(rcols), declared: len(right.Columns)})
 	in.quals = append(in.quals, j.Right.Name, j.Right.Alias)
 	q.Input = append(append([]types.Column{}, q.Input...), rcols...)
 	in.cols = q.Input
@@ -152,7 +201,7 @@ func (q *Query) planJoin(j *parse.Join, left *parse.SourceRef, in *scope, cat Ca
 			a, b = b, a
 		}
 		if side(a) != 0 || side(b) != 1 {
-			return errorf(on.Pos, "ON must compare an expression of %s with one of %s", left.Name, j.Right.Name)
+			return errorf(on.Pos, "ON must compare an expression of %s with one of %s", leftName, j.Right.Name)
 		}
 		if err := comparable(on.Pos, a, b); err != nil {
 			return err
@@ -162,13 +211,25 @@ func (q *Query) planJoin(j *parse.Join, left *parse.SourceRef, in *scope, cat Ca
 	if right.Table {
 		// One equality looks the table's row up by its PRIMARY KEY; the
 		// others filter the matched pair.
+		leftKey := func(a *Expr) bool { // a PRIMARY KEY of the tables joined so far
+			if a.Op != OpCol {
+				return false
+			}
+			if a.Index == l.Key {
+				return true
+			}
+			return slices.ContainsFunc(q.Joins, func(p *Join) bool { return a.Index == p.RightStart+p.Right.Key })
+		}
 		isKey := func(e equality) bool {
-			return e.b.Op == OpCol && e.b.Index-plan.RightStart == right.Key && (!l.Table || e.a.Op == OpCol && e.a.Index == l.Key)
+			return e.b.Op == OpCol && e.b.Index-plan.RightStart == right.Key && (!l.Table || leftKey(e.a))
 		}
 		k := slices.IndexFunc(eqs, isKey)
 		if k < 0 {
 			e := eqs[0]
 			if l.Table && e.b.Op == OpCol && e.b.Index-plan.RightStart == right.Key {
+				if i > 0 {
+					return errorf(e.on.L.Position(), "a table–table join matches PRIMARY KEYs: %s is not the PRIMARY KEY of a table joined before %s", e.a.Text, j.Right.Name)
+				}
 				return errorf(e.on.L.Position(), "a table–table join matches both PRIMARY KEYs (%s of %s)", l.Columns[l.Key].Name, l.Name)
 			}
 			return errorf(e.on.R.Position(), "a join with a table looks rows up by the table's PRIMARY KEY %s", right.Columns[right.Key].Name)
@@ -205,15 +266,18 @@ func (q *Query) planJoin(j *parse.Join, left *parse.SourceRef, in *scope, cat Ca
 		})
 		plan.LeftKeys, plan.RightKeys = append(plan.LeftKeys, e.a), append(plan.RightKeys, e.b)
 	}
-	q.Join = plan
+	q.Joins = append(q.Joins, plan)
 	return nil
 }
 
 // joinStar expands * (both sources, columns named <source>_<column>) or
 // q.* (one source, plain names) in a join.
 func (q *Query) joinStar(it parse.SelectItem, sc *scope, add func(parse.Pos, string, *Expr) error) error {
-	names := []string{q.Source.Name, q.Join.Right.Name}
-	srcs := []*Source{q.Source, q.Join.Right}
+	names := []string{q.Source.Name}
+	srcs := []*Source{q.Source}
+	for _, j := range q.Joins {
+		names, srcs = append(names, j.Right.Name), append(srcs, j.Right)
+	}
 	for i, p := range sc.parts {
 		if it.Qualifier != "" && !p.qualifies(it.Qualifier) {
 			continue
@@ -242,16 +306,26 @@ func (q *Query) ReadInput() Input {
 	if q.Join == nil {
 		return q.Source.Input
 	}
-	l, r := q.Source.Input, q.Join.Right.Input
+	l := q.Source.Input
+	sameCat, sameStream, types := l.Category != "", l.Stream != "", len(l.EventTypes) > 0
+	for _, j := range q.Joins {
+		r := j.Right.Input
+		sameCat = sameCat && r.Category == l.Category
+		sameStream = sameStream && r.Stream == l.Stream
+		types = types && len(r.EventTypes) > 0
+	}
 	out := Input{All: true}
 	switch {
-	case l.Category != "" && l.Category == r.Category:
+	case sameCat:
 		out = Input{Category: l.Category}
-	case l.Stream != "" && l.Stream == r.Stream:
+	case sameStream:
 		out = Input{Stream: l.Stream}
 	}
-	if len(l.EventTypes) > 0 && len(r.EventTypes) > 0 {
-		out.EventTypes = append(append([]string{}, l.EventTypes...), r.EventTypes...)
+	if types {
+		out.EventTypes = append([]string{}, l.EventTypes...)
+		for _, j := range q.Joins {
+			out.EventTypes = append(out.EventTypes, j.Right.Input.EventTypes...)
+		}
 	}
 	return out
 }

@@ -14,8 +14,12 @@ type Query struct {
 	Text   string // canonical SQL
 	Source *Source
 	// Join, when set, joins a second source: Input is then the left
-	// source's row followed by the right source's.
-	Join   *Join
+	// source's row followed by the right source's. It is Joins[0].
+	Join *Join
+	// Joins is the chain of joins, left-deep: Joins[i] joins the rows
+	// of the sources before it with its right source, whose row follows
+	// theirs in Input.
+	Joins  []*Join
 	Input  []types.Column // the source row layout
 	Where  *Expr          // over Input; nil keeps every row
 	Agg    *Aggregate     // nil: no aggregation
