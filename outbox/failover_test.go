@@ -98,11 +98,21 @@ func TestFailover(t *testing.T) {
 		publishBatch := func(want string) {
 			t.Helper()
 			before := len(p.all())
+			var batch []string
 			for i := range 12 {
-				enqueue(t, db, ob, msg(fmt.Sprintf("%03d", n), fmt.Sprint("key-", i%3)))
+				batch = append(batch, fmt.Sprintf("%03d", n))
+				enqueue(t, db, ob, msg(batch[i], fmt.Sprint("key-", i%3)))
 				n++
 			}
-			waitFor(t, p, "the batch", func() bool { return len(p.all()) >= before+12 })
+			waitFor(t, p, "the batch", func() bool {
+				ids := p.ids()
+				for _, id := range batch {
+					if !slices.Contains(ids, id) {
+						return false
+					}
+				}
+				return true
+			})
 			for _, pb := range p.all()[before:] {
 				if pb.relay != want {
 					t.Errorf("message %s published by %s, want the leader %s", pb.msg.ID, pb.relay, want)

@@ -247,7 +247,11 @@ func (r *Relay) waitWriters(ctx context.Context, l *leader) {
 	if _, err := l.conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
 		return // busy beyond the busy timeout: the poll finds the rows
 	}
-	l.conn.ExecContext(ctx, "ROLLBACK")
+	// Even when ctx ended: a connection left in the transaction would
+	// hold the write lock.
+	if _, err := l.conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK"); err != nil {
+		discard(l.conn)
+	}
 }
 
 // drain publishes batches until a read finds fewer than MaxBatch rows.
