@@ -24,5 +24,7 @@
 // Tx.Index, never literally.
 //
 // The projection's own tables are fjord_projection_checkpoints and
-// fjord_projection_parked, created on first use.
+// fjord_projection_parked, created on first use. Events parked by the Park
+// policy are listed with ListParked, applied again with RetryParked (once
+// the handler is fixed) or dropped with DiscardParked.
 package projection

@@ -1,4 +1,42 @@
 // Package pubsub publishes and consumes business events as CloudEvents over
 // message brokers (NATS JetStream, RabbitMQ, Kafka, STOMP/ActiveMQ, or in
 // process), through the small seam in pubsub/driver.
+//
+// A Topic validates messages, coalesces concurrent Publish calls into
+// batched driver Sends and retries what the broker reports as transient;
+// an error that matches ErrUnavailable means "try again later", never a
+// silent loss. A Router consumes one durable subscription: messages of one
+// order key are handled in order, different keys concurrently; failures
+// are retried with full-jitter exponential backoff and then parked on a
+// dead-letter topic with the reason, as are poison messages (Permanent),
+// messages that are not valid CloudEvents, and by default messages without
+// a handler. Parked lists, inspects and requeues parked messages.
+// Delivery is at least once: consumers deduplicate on (Source, ID).
+//
+//	b := mempubsub.New(nil) // or natspubsub, rabbitpubsub, kafkapubsub…
+//	b.CreateSubscription("orders", "billing")
+//	b.CreateSubscription("orders.parked", "ops")
+//
+//	topic := pubsub.NewTopic(b.Topic("orders"), nil)
+//	defer topic.Close()
+//	err := topic.Publish(ctx, &pubsub.Message{
+//		ID: "o-42-placed", Source: "/shop/orders", Type: "shop.order.placed",
+//		Subject: "order/42", Data: []byte(`{"total":1200}`),
+//	})
+//
+//	r := pubsub.NewRouter(b.Subscription("orders", "billing"), &pubsub.RouterOptions{
+//		Consumer: "billing", Topic: "orders", Park: b.Topic("orders.parked"),
+//	})
+//	r.Handle("shop.order.placed", func(ctx context.Context, m *pubsub.Message) error {
+//		var o Order
+//		if err := json.Unmarshal(m.Data, &o); err != nil {
+//			return pubsub.Permanent(err) // parked at once
+//		}
+//		return bill(ctx, o) // an error is retried, then parked
+//	})
+//	err = r.Run(ctx) // until ctx ends
+//
+// Tracing is injected without importing OpenTelemetry: TopicOptions.Inject
+// and RouterOptions.Extract carry "traceparent" and "tracestate" as
+// CloudEvents extensions, and package telemetry fills them in.
 package pubsub

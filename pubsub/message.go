@@ -53,6 +53,7 @@ type InvalidMessageError struct {
 	Reason    string
 }
 
+// Error names the attribute and the problem.
 func (e *InvalidMessageError) Error() string {
 	return fmt.Sprintf("pubsub: invalid message: attribute %q %s", e.Attribute, e.Reason)
 }

@@ -20,7 +20,7 @@
 // versions move forward, pins respected) and swaps it in. Package
 // refdata/rollout signs and verifies bundles and runs the Watcher that
 // takes them from feeds (an event-store stream via refdata/eventfeed, a
-// directory), applies them and reports each outcome; it is a separate
+// pubsub topic via refdata/topicfeed, a directory), applies them and reports each outcome; it is a separate
 // package so that programs that only look data up do not link crypto.
 //
 // The package keeps no mutable global state: Default's snapshot is decoded

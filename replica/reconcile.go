@@ -2,6 +2,7 @@ package replica
 
 import (
 	"context"
+	"database/sql"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -44,8 +45,14 @@ func (r *Replica) Reconcile(ctx context.Context, snap Snapshot) (Report, error) 
 	}
 	defer tx.Rollback()
 	var at eventstore.Position
-	if err := tx.QueryRowContext(ctx, r.q("SELECT position FROM "+checkpointTable+" WHERE name = ?"), r.name).Scan(&at); err != nil || at < snap.Position {
-		return Report{}, fmt.Errorf("%w: replica %s is at %d, the snapshot at %d (%v)", ErrBehind, r.name, at, snap.Position, err)
+	// No checkpoint is position 0: a replica fed by messages keeps none,
+	// and is compared with a snapshot at position 0.
+	err = tx.QueryRowContext(ctx, r.q("SELECT position FROM "+checkpointTable+" WHERE name = ?"), r.name).Scan(&at)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return Report{}, fmt.Errorf("replica %s: reading its checkpoint: %w", r.name, err)
+	}
+	if at < snap.Position {
+		return Report{}, fmt.Errorf("%w: replica %s is at %d, the snapshot at %d", ErrBehind, r.name, at, snap.Position)
 	}
 	type entry struct {
 		hash  uint64

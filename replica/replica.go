@@ -5,8 +5,10 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"iter"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/fjord-data/fjord/eventstore"
 	"github.com/fjord-data/fjord/internal/headwatch"
@@ -21,13 +23,25 @@ type Options struct {
 	MaxBatch int
 	// Dialect of the database (default: detected from its driver).
 	Dialect projection.Dialect
+	// TombstoneRetention is how long a deleted entity's tombstone is kept
+	// (0: for ever). Within it, a change older than the deletion that
+	// arrives late is rejected; once the tombstone is purged, the deletion
+	// can no longer be told from a key never seen, and such a late change
+	// would bring the entity back. Choose it above the longest a change can
+	// be delayed or redelivered (broker retention, parking and requeue).
+	// Run purges every TombstoneRetention/4 (at least a second, at most an
+	// hour); a replica fed by messages calls PurgeTombstones itself.
+	TombstoneRetention time.Duration
+	// Now is the clock tombstones are dated by (nil: time.Now).
+	Now func() time.Time
 	// Logger receives diagnostics; nil discards them.
 	Logger *slog.Logger
 }
 
 // Replica is a table of another service's entities, named like the
-// replica, with columns key, version, deleted, data and position (of the
-// change that wrote the row). Query it through Get and All, or with SQL
+// replica, with columns key, version, deleted, data, position (of the
+// change that wrote the row) and deleted_at (when a tombstone was written,
+// in Unix milliseconds; 0 for live rows). Query it through Get and All, or with SQL
 // (live rows have deleted = 0). It is safe for concurrent use; run one Run
 // at a time.
 type Replica struct {
@@ -52,6 +66,9 @@ func New(db *sql.DB, name string, src Source, opts *Options) *Replica {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
 	d := o.Dialect
 	if d == projection.DetectDialect {
 		d = projection.DialectOf(db)
@@ -65,12 +82,15 @@ func (r *Replica) q(query string) string { return r.dialect.Rebind(query) }
 // checkpoint.
 func (r *Replica) Init(ctx context.Context) (eventstore.Position, error) {
 	for _, q := range []string{
-		"CREATE TABLE IF NOT EXISTS " + r.name + " (key TEXT PRIMARY KEY, version BIGINT NOT NULL, deleted INTEGER NOT NULL, data " + r.dialect.Blob() + ", position BIGINT NOT NULL)",
+		"CREATE TABLE IF NOT EXISTS " + r.name + " (key TEXT PRIMARY KEY, version BIGINT NOT NULL, deleted INTEGER NOT NULL, data " + r.dialect.Blob() + ", position BIGINT NOT NULL, deleted_at BIGINT NOT NULL DEFAULT 0)",
 		"CREATE TABLE IF NOT EXISTS " + checkpointTable + " (name TEXT PRIMARY KEY, position BIGINT NOT NULL)",
 	} {
 		if _, err := r.db.ExecContext(ctx, q); err != nil {
 			return 0, fmt.Errorf("replica %s: creating tables: %w", r.name, err)
 		}
+	}
+	if err := r.migrateDeletedAt(ctx); err != nil {
+		return 0, fmt.Errorf("replica %s: adding deleted_at: %w", r.name, err)
 	}
 	var pos eventstore.Position
 	err := r.db.QueryRowContext(ctx, r.q("SELECT position FROM "+checkpointTable+" WHERE name = ?"), r.name).Scan(&pos)
@@ -94,19 +114,20 @@ func (r *Replica) Apply(ctx context.Context, changes ...Change) (err error) {
 			tx.Rollback()
 		}
 	}()
-	up, err := tx.PrepareContext(ctx, r.q("INSERT INTO "+r.name+" (key, version, deleted, data, position) VALUES (?, ?, ?, ?, ?) "+
-		"ON CONFLICT (key) DO UPDATE SET version = excluded.version, deleted = excluded.deleted, data = excluded.data, position = excluded.position "+
+	up, err := tx.PrepareContext(ctx, r.q("INSERT INTO "+r.name+" (key, version, deleted, data, position, deleted_at) VALUES (?, ?, ?, ?, ?, ?) "+
+		"ON CONFLICT (key) DO UPDATE SET version = excluded.version, deleted = excluded.deleted, data = excluded.data, position = excluded.position, deleted_at = excluded.deleted_at "+
 		"WHERE excluded.version > "+r.name+".version"))
 	if err != nil {
 		return err
 	}
 	var pos eventstore.Position
+	now := r.opts.Now().UnixMilli()
 	for _, c := range changes {
 		pos = max(pos, c.Position)
 		if c.Key == "" {
 			continue
 		}
-		if _, err := up.ExecContext(ctx, c.Key, int64(c.Version), boolInt(c.Deleted), c.Data, int64(c.Position)); err != nil {
+		if _, err := up.ExecContext(ctx, c.Key, int64(c.Version), boolInt(c.Deleted), c.Data, int64(c.Position), deletedAt(c.Deleted, now)); err != nil {
 			return fmt.Errorf("replica %s: applying %s@%d: %w", r.name, c.Key, c.Version, err)
 		}
 	}
@@ -150,15 +171,16 @@ func (r *Replica) Bootstrap(ctx context.Context, snap Snapshot) (err error) {
 			return err
 		}
 	}
-	ins, err := tx.PrepareContext(ctx, r.q("INSERT INTO "+r.name+" (key, version, deleted, data, position) VALUES (?, ?, ?, ?, ?)"))
+	ins, err := tx.PrepareContext(ctx, r.q("INSERT INTO "+r.name+" (key, version, deleted, data, position, deleted_at) VALUES (?, ?, ?, ?, ?, ?)"))
 	if err != nil {
 		return err
 	}
+	now := r.opts.Now().UnixMilli()
 	for row, err := range snap.Rows {
 		if err != nil {
 			return err
 		}
-		if _, err := ins.ExecContext(ctx, row.Key, int64(row.Version), boolInt(row.Deleted), row.Data, int64(snap.Position)); err != nil {
+		if _, err := ins.ExecContext(ctx, row.Key, int64(row.Version), boolInt(row.Deleted), row.Data, int64(snap.Position), deletedAt(row.Deleted, now)); err != nil {
 			return err
 		}
 	}
@@ -198,6 +220,12 @@ func (r *Replica) Run(ctx context.Context) error {
 			}
 		}
 	})
+	var purge <-chan time.Time
+	if r.opts.TombstoneRetention > 0 {
+		t := time.NewTicker(min(max(r.opts.TombstoneRetention/4, time.Second), time.Hour))
+		defer t.Stop()
+		purge = t.C
+	}
 	var batch []Change
 	for {
 		if len(batch) > 0 && (len(batch) >= r.opts.MaxBatch || len(changes) == 0) {
@@ -212,6 +240,10 @@ func (r *Replica) Run(ctx context.Context) error {
 			batch = append(batch, c)
 		case err := <-srcErr:
 			return err
+		case <-purge:
+			if _, err := r.PurgeTombstones(ctx); err != nil {
+				return err
+			}
 		}
 	}
 }
@@ -225,6 +257,32 @@ func (r *Replica) Get(ctx context.Context, key string) (Row, bool, error) {
 		return Row{}, false, nil
 	}
 	return row, err == nil, err
+}
+
+// All yields the live rows in key order (tombstones are left out). The
+// rows are read in one query; stop early by breaking out of the loop.
+func (r *Replica) All(ctx context.Context) iter.Seq2[Row, error] {
+	return func(yield func(Row, error) bool) {
+		rows, err := r.db.QueryContext(ctx, "SELECT key, version, data FROM "+r.name+" WHERE deleted = 0 ORDER BY key")
+		if err != nil {
+			yield(Row{}, fmt.Errorf("replica %s: %w", r.name, err))
+			return
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var row Row
+			if err := rows.Scan(&row.Key, &row.Version, &row.Data); err != nil {
+				yield(Row{}, fmt.Errorf("replica %s: %w", r.name, err))
+				return
+			}
+			if !yield(row, nil) {
+				return
+			}
+		}
+		if err := rows.Err(); err != nil {
+			yield(Row{}, fmt.Errorf("replica %s: %w", r.name, err))
+		}
+	}
 }
 
 // WaitFor blocks until the replica has applied everything up to pos, or

@@ -43,6 +43,13 @@ type Options struct {
 	// Metrics, when set, is served at GET /metrics (with Auth, to tokens
 	// that may read $all), for example telemetry's Prometheus handler.
 	Metrics http.Handler
+	// Traces, when set, is served under /traces/ (with Auth, to tokens that
+	// may read $all), for example telemetry's trace viewer.
+	Traces http.Handler
+	// Interceptors run around every Connect, gRPC and gRPC-Web call,
+	// outermost first and before the server's own (logging, auth): tracing,
+	// for example.
+	Interceptors []connect.Interceptor
 	// Auth, when set, requires a bearer token on every call but /healthz
 	// and /readyz, and checks its rules (see ParseAuth): nil serves
 	// everyone everything.
@@ -100,6 +107,7 @@ func New(st *eventstore.Store, opts *Options) *Server {
 		connect.WithCodec(strictJSON{"json; charset=utf-8"}),
 		connect.WithReadMaxBytes(s.opts.MaxRequestBytes),
 		connect.WithCompressMinBytes(compressMinBytes),
+		connect.WithInterceptors(s.opts.Interceptors...),
 		connect.WithInterceptors(s.logErrors(), &authInterceptor{z}),
 	)
 	mux.Handle(path, h)
@@ -110,6 +118,9 @@ func New(st *eventstore.Store, opts *Options) *Server {
 	mux.Handle("GET /v1/subscribe", &sseHandler{store: st, opts: s.opts, drain: s.drain, auth: z, subs: s.subs})
 	if s.opts.Metrics != nil {
 		mux.Handle("GET /metrics", z.protect(PermRead, AllStreams, s.opts.Metrics))
+	}
+	if s.opts.Traces != nil {
+		mux.Handle("GET /traces/", z.protect(PermRead, AllStreams, http.StripPrefix("/traces", s.opts.Traces)))
 	}
 	s.handler = mux
 	return s

@@ -45,7 +45,15 @@ func (h *harness) app(stdin io.Reader, stdout, stderr io.Writer, env map[string]
 			return eventstore.New(h.backend, nil), nil
 		},
 		stdin: stdin, stdout: stdout, stderr: stderr,
-		getenv: func(k string) string { return env[k] },
+		getenv: func(k string) string {
+			if v, ok := env[k]; ok {
+				return v
+			}
+			if k == "FJORD_NATS" {
+				return "off" // else serve starts NATS in ./fjord-data; serve_nats_test.go asks for it
+			}
+			return ""
+		},
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
 )
 
 type serveFlags struct {
@@ -15,6 +16,7 @@ type serveFlags struct {
 	insecure  bool
 	logFormat string
 	security  securityFlags // serve_security.go
+	nats      natsFlags     // serve_nats.go
 }
 
 func newServeCmd(a *app) *cobra.Command {
@@ -36,7 +38,11 @@ Off loopback, serve refuses to start without TLS and an auth file, unless
 
 With --postgres (env FJORD_POSTGRES) the store is in that PostgreSQL
 database, in --schema, instead of --data; several servers may serve one
-schema, and they share one gapless event log.`,
+schema, and they share one gapless event log.
+
+For messaging, serve runs an embedded NATS JetStream server with its
+store in <data>/nats, reachable in process only unless --nats-listen is
+given; --nats URL uses an external server instead, --nats off none.`,
 		Example: `  fjord serve
   fjord serve --listen 127.0.0.1:9000 --data /var/lib/fjord
   fjord serve --postgres postgres://app@db/app --schema orders
@@ -55,6 +61,7 @@ schema, and they share one gapless event log.`,
 	fl.BoolVar(&f.insecure, "insecure", false, "allow listening on a non-loopback address without TLS or authentication")
 	fl.StringVar(&f.logFormat, "log-format", "text", "log format on standard error: text or json")
 	f.security.register(fl, a.getenv)
+	f.nats.register(fl, a.getenv)
 	addPostgresFlags(fl, a)
 	return cmd
 }
@@ -89,6 +96,11 @@ func (a *app) runServe(cmd *cobra.Command, f serveFlags) (err error) {
 		}
 		logger.Info("event store closed", a.storeAttrs()...)
 	}()
+	nats, err := startNATS(cmd.Context(), f.nats, a.dataDir, f.insecure, logger)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, nats.Close()) }()
 	listen := a.listen
 	if listen == nil {
 		listen = net.Listen
@@ -103,7 +115,10 @@ func (a *app) runServe(cmd *cobra.Command, f serveFlags) (err error) {
 	if err != nil {
 		return err
 	}
-	return srv.Serve(cmd.Context(), ln)
+	g, ctx := errgroup.WithContext(cmd.Context())
+	g.Go(func() error { return srv.Serve(ctx, ln) })
+	g.Go(func() error { return nats.Run(ctx) })
+	return g.Wait()
 }
 
 // checkLoopback refuses addresses that other machines could reach, unless

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"connectrpc.com/connect"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -55,15 +56,24 @@ func (f *securityFlags) options() (*server.Options, error) {
 	return &o, nil
 }
 
-// newServer returns a server for st with opts, and Prometheus metrics at
-// /metrics.
+// newServer returns a server for st with opts, Prometheus metrics at
+// /metrics, and the trace viewer at /traces/ (every call is traced into
+// memory; nothing is exported, so there is nothing to flush at exit).
 func newServer(st *eventstore.Store, opts *server.Options) (*server.Server, error) {
-	reg := telemetry.New()
-	m, err := telemetry.NewServerMetrics(reg)
+	tel, err := telemetry.Setup(&telemetry.TracingOptions{Service: "fjord"})
 	if err != nil {
 		return nil, err
 	}
-	opts.Hooks, opts.Metrics = m.Hooks(), reg.Handler()
+	tracing, err := tel.ConnectInterceptor()
+	if err != nil {
+		return nil, err
+	}
+	m, err := telemetry.NewServerMetrics(tel.Metrics)
+	if err != nil {
+		return nil, err
+	}
+	opts.Hooks, opts.Metrics, opts.Traces = m.Hooks(), tel.Metrics.Handler(), tel.Viewer
+	opts.Interceptors = append([]connect.Interceptor{tracing}, opts.Interceptors...)
 	srv := server.New(st, opts)
 	return srv, m.WatchSubscribers(srv.SubscriberStats)
 }

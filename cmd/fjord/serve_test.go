@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"net"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -98,6 +100,15 @@ func TestServe(t *testing.T) {
 	res, err := c.Append(ctx, "order-1", eventstore.NoStream, eventstore.Event{Type: "OrderPlaced", Data: []byte(`{}`)})
 	if err != nil {
 		t.Fatalf("Append over the server: %v", err)
+	}
+	resp, err := http.Get("http://" + addr.String() + "/traces/?format=json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	traces, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(traces), `"root": "fjord.eventstore.v1.EventStoreService/AppendBatch"`) {
+		t.Errorf("the trace viewer lacks the Append call:\n%s", traces)
 	}
 	c.Close()
 	cancel() // as SIGINT does

@@ -9,7 +9,7 @@
 // other CloudEvents implementations can read what Fjord publishes.
 //
 // Optional abilities are separate interfaces found by type assertion
-// (Pinger, Releaser); the seam itself stays small.
+// (Pinger); the seam itself stays small.
 package driver
 
 import (
@@ -104,12 +104,27 @@ type Pinger interface {
 type Features struct {
 	// OrderedKeys: messages of one key are received in the order sent.
 	OrderedKeys bool
-	// Dedup: the broker drops a message whose (source, id) it has seen
-	// within its deduplication window (JetStream's Nats-Msg-Id).
+	// Dedup: the broker drops a message whose DedupKey it has seen within
+	// its deduplication window (JetStream's Nats-Msg-Id).
 	Dedup bool
 	// Redelivery: a message received and not acknowledged is delivered
 	// again after Nack or after the subscription closes.
 	Redelivery bool
 	// Deliveries: received messages carry their delivery count.
 	Deliveries bool
+}
+
+// RequeueAttribute is the extension a parked message carries once it is
+// requeued: how many times it was. It is part of DedupKey, so that a
+// deduplicating broker does not drop a requeued message as a repeat.
+const RequeueAttribute = "fjordrequeue"
+
+// DedupKey is what a broker with Features.Dedup deduplicates m on: its
+// "source" and "id" attributes, and RequeueAttribute when it is set.
+func DedupKey(m *Message) string {
+	k := m.Attributes["source"] + "\x00" + m.Attributes["id"]
+	if n := m.Attributes[RequeueAttribute]; n != "" {
+		k += "\x00" + n
+	}
+	return k
 }

@@ -11,18 +11,16 @@
 package eventfeed
 
 import (
-	"bytes"
-	"compress/gzip"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"iter"
 
 	"github.com/google/uuid"
 
 	"github.com/fjord-data/fjord/eventstore"
 	"github.com/fjord-data/fjord/refdata"
+	"github.com/fjord-data/fjord/refdata/internal/wire"
 	"github.com/fjord-data/fjord/refdata/rollout"
 )
 
@@ -36,7 +34,7 @@ const (
 	EventBundleRejected  = "RefdataBundleRejected"
 
 	// ContentType is that of a published bundle: its encoding, gzipped.
-	ContentType = "application/vnd.fjord.refdata-bundle+gzip"
+	ContentType = wire.ContentType
 )
 
 // bundleID derives an event ID from a bundle's contents, so that
@@ -85,15 +83,13 @@ func (f *Feed) Publish(ctx context.Context, data []byte) (eventstore.AppendResul
 	if b.Signature == nil {
 		return eventstore.AppendResult{}, fmt.Errorf("%w (version %s): sign it first", refdata.ErrUnsigned, b.Version)
 	}
-	var z bytes.Buffer
-	zw := gzip.NewWriter(&z)
-	zw.Write(data)
-	if err := zw.Close(); err != nil {
+	z, err := wire.Zip(data)
+	if err != nil {
 		return eventstore.AppendResult{}, err
 	}
 	meta, _ := json.Marshal(map[string]string{"version": b.Version})
 	e := eventstore.Event{ID: bundleID(data), Type: EventBundlePublished, ContentType: ContentType,
-		Data: z.Bytes(), Metadata: meta}
+		Data: z, Metadata: meta}
 	return f.store.Append(ctx, f.opts.Stream, eventstore.ExpectedVersion{}, e)
 }
 
@@ -111,7 +107,7 @@ func (f *Feed) Bundles(ctx context.Context) iter.Seq2[rollout.Incoming, error] {
 			if d.Kind != eventstore.DeliveredEvent || d.Event.Type != EventBundlePublished {
 				continue
 			}
-			in := rollout.Incoming{Origin: fmt.Sprintf("stream %s@%d", f.opts.Stream, d.Event.Version), Data: unzip(d.Event.Data)}
+			in := rollout.Incoming{Origin: fmt.Sprintf("stream %s@%d", f.opts.Stream, d.Event.Version), Data: wire.Unzip(d.Event.Data)}
 			if !yield(in, nil) {
 				return
 			}
@@ -119,40 +115,10 @@ func (f *Feed) Bundles(ctx context.Context) iter.Seq2[rollout.Incoming, error] {
 	}
 }
 
-func unzip(data []byte) []byte {
-	zr, err := gzip.NewReader(bytes.NewReader(data))
-	if err != nil {
-		return data
-	}
-	out, err := io.ReadAll(io.LimitReader(zr, 64<<20))
-	if err != nil {
-		return data
-	}
-	return out
-}
-
-// status is the JSON of a status event.
-type status struct {
-	Instance string   `json:"instance"`
-	Origin   string   `json:"origin"`
-	Version  string   `json:"version,omitempty"`
-	Applied  bool     `json:"applied"`
-	Reason   string   `json:"reason,omitempty"`
-	Datasets []string `json:"datasets,omitempty"` // name@version
-	Held     []string `json:"held,omitempty"`
-	Current  string   `json:"current"`
-	Time     string   `json:"time"`
-}
-
 // Report implements rollout.StatusSink: it appends RefdataBundleApplied or
 // RefdataBundleRejected to the status stream.
 func (f *Feed) Report(ctx context.Context, st rollout.Status) error {
-	s := status{Instance: st.Instance, Origin: st.Origin, Version: st.Version, Applied: st.Applied, Reason: st.Reason,
-		Held: st.Held, Current: st.Current, Time: st.Time.Format("2006-01-02T15:04:05.000Z07:00")}
-	for _, d := range st.Datasets {
-		s.Datasets = append(s.Datasets, d.Name+"@"+d.Version)
-	}
-	data, err := json.Marshal(s)
+	data, err := wire.StatusJSON(st)
 	if err != nil {
 		return err
 	}

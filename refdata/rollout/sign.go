@@ -1,7 +1,7 @@
 // Package rollout rolls reference data out at run time: it signs and
 // verifies refdata bundles with Ed25519, and its Watcher takes bundles from
-// feeds (an event-store stream via refdata/eventfeed, a directory via
-// DirFeed), verifies and applies them to a refdata.Registry, and reports
+// feeds (an event-store stream via refdata/eventfeed, a pubsub topic via
+// refdata/topicfeed, a directory via DirFeed), verifies and applies them to a refdata.Registry, and reports
 // every outcome.
 //
 // It is apart from refdata so that services that only look data up do not
