@@ -151,13 +151,27 @@ func (in *Inbox) HandleBatch(ctx context.Context, consumer string, msgs []*pubsu
 	return nil
 }
 
-// Handler adapts fn to a message handler (the shape of a pubsub
-// subscription's handler): each message is handled with Handle for
-// consumer, and a redelivered one is acknowledged without running fn.
-func (in *Inbox) Handler(consumer string, fn func(ctx context.Context, tx *sql.Tx, m *pubsub.Message) error) func(ctx context.Context, m *pubsub.Message) error {
+// Handler adapts fn to a pubsub.Router handler: each message is handled
+// with Handle for consumer, and a redelivered one is acknowledged without
+// running fn. An error of fn (or of the database) is the handler's error:
+// the Router retries the message, and parks it in the end.
+//
+//	r.Handle("shop.order.placed", in.Handler("billing", func(ctx context.Context, tx *sql.Tx, m *pubsub.Message) error {
+//		_, err := tx.ExecContext(ctx, "INSERT INTO invoices (order_id) VALUES (?)", m.Subject)
+//		return err
+//	}))
+func (in *Inbox) Handler(consumer string, fn func(ctx context.Context, tx *sql.Tx, m *pubsub.Message) error) pubsub.Handler {
 	return func(ctx context.Context, m *pubsub.Message) error {
 		_, err := in.Handle(ctx, consumer, m, func(ctx context.Context, tx *sql.Tx) error { return fn(ctx, tx, m) })
 		return err
+	}
+}
+
+// BatchHandler adapts fn to a pubsub.Router batch handler: each batch is
+// handled with HandleBatch for consumer, in one transaction.
+func (in *Inbox) BatchHandler(consumer string, fn func(ctx context.Context, tx *sql.Tx, m *pubsub.Message) error) pubsub.BatchHandler {
+	return func(ctx context.Context, msgs []*pubsub.Message) error {
+		return in.HandleBatch(ctx, consumer, msgs, fn)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -16,6 +17,7 @@ import (
 	"github.com/fjord-data/fjord/internal/sqldialect"
 	"github.com/fjord-data/fjord/internal/sqltest"
 	"github.com/fjord-data/fjord/pubsub"
+	"github.com/fjord-data/fjord/pubsub/mempubsub"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -278,5 +280,59 @@ func TestRunPurge(t *testing.T) {
 func TestOpenInvalidTable(t *testing.T) {
 	if _, err := inbox.Open(context.Background(), sqltest.SQLite(t), &inbox.Options{Table: "In-Box"}); !errors.Is(err, inbox.ErrInvalidOptions) {
 		t.Errorf("got %v, want ErrInvalidOptions", err)
+	}
+}
+
+// TestRouterRedelivery: a Router whose handlers are wrapped by the inbox
+// receives every message twice (published twice, as a relay that failed
+// over would); each takes effect once, both as single messages and in
+// batches.
+func TestRouterRedelivery(t *testing.T) {
+	for _, batch := range []bool{false, true} {
+		t.Run(fmt.Sprint("batch=", batch), func(t *testing.T) {
+			sqltest.Each(t, func(t *testing.T, db *sql.DB) {
+				in, deposit := setup(t, db, nil)
+				b := mempubsub.New(&mempubsub.Options{DedupWindow: -1}) // let the copies through
+				b.CreateSubscription("orders", "ledger")
+				topic := pubsub.NewTopic(b.Topic("orders"), nil)
+				defer topic.Close()
+				var msgs []*pubsub.Message
+				for i := range 10 {
+					msgs = append(msgs, msg("/shop", fmt.Sprint(i), fmt.Sprint("acct-", i%3)))
+				}
+				ctx := context.Background()
+				for range 2 {
+					if err := topic.Publish(ctx, msgs...); err != nil {
+						t.Fatal(err)
+					}
+				}
+				handled := make(chan int, 100)
+				r := pubsub.NewRouter(b.Subscription("orders", "ledger"), &pubsub.RouterOptions{Consumer: "ledger", Topic: "orders",
+					Hooks: pubsub.RouterHooks{OnHandled: func(i pubsub.HandleInfo) { handled <- len(i.Messages) }}})
+				if batch {
+					r.HandleBatch("deposit", in.BatchHandler("ledger", deposit), nil)
+				} else {
+					r.Handle("deposit", in.Handler("ledger", deposit))
+				}
+				runCtx, cancel := context.WithCancel(ctx)
+				done := make(chan error, 1)
+				go func() { done <- r.Run(runCtx) }()
+				for n := 0; n < 2*len(msgs); {
+					select {
+					case k := <-handled:
+						n += k
+					case <-time.After(30 * time.Second):
+						t.Fatalf("the router handled %d of %d deliveries", n, 2*len(msgs))
+					}
+				}
+				cancel()
+				if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+					t.Errorf("Run: %v", err)
+				}
+				if diff := cmp.Diff(map[string]int64{"acct-0": 4, "acct-1": 3, "acct-2": 3}, balances(t, db)); diff != "" {
+					t.Errorf("balances (-want +got):\n%s", diff)
+				}
+			})
+		})
 	}
 }

@@ -418,3 +418,6 @@ func TestBrokerDown(t *testing.T) {
 		}
 	})
 }
+
+// A *pubsub.Topic is what a relay publishes with in a service.
+var _ outbox.Publisher = (*pubsub.Topic)(nil)
