@@ -24,6 +24,7 @@ func Example() {
 		fmt.Println(err)
 		return
 	}
+	defer in.Close()
 	db.Exec("CREATE TABLE invoices (order_id TEXT PRIMARY KEY, paid INTEGER)")
 	db.Exec("INSERT INTO invoices VALUES ('order/42', 0)")
 

@@ -42,7 +42,7 @@ type Inbox struct {
 	dialect sqldialect.Dialect
 	table   string
 	hooks   Hooks
-	insert  string
+	insert  *sql.Stmt // records a message; prepared once on db
 }
 
 // ErrInvalidOptions is matched by the errors of Open for options it cannot
@@ -63,7 +63,6 @@ func Open(ctx context.Context, db *sql.DB, opts *Options) (*Inbox, error) {
 		return nil, fmt.Errorf("%w: table name %q: want [a-z_][a-z0-9_]*, at most 48 bytes", ErrInvalidOptions, o.Table)
 	}
 	in := &Inbox{db: db, dialect: sqldialect.Of(db), table: o.Table, hooks: o.Hooks}
-	in.insert = in.dialect.Rebind("INSERT INTO " + in.table + " (consumer, source, id, received_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING")
 	for _, stmt := range []string{
 		`CREATE TABLE IF NOT EXISTS ` + in.table + ` (
 	consumer TEXT NOT NULL,
@@ -77,8 +76,18 @@ func Open(ctx context.Context, db *sql.DB, opts *Options) (*Inbox, error) {
 			return nil, fmt.Errorf("inbox: creating table %s: %w", in.table, err)
 		}
 	}
+	var err error
+	in.insert, err = db.PrepareContext(ctx, in.dialect.Rebind("INSERT INTO "+in.table+
+		" (consumer, source, id, received_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING"))
+	if err != nil {
+		return nil, fmt.Errorf("inbox: preparing statements: %w", err)
+	}
 	return in, nil
 }
+
+// Close releases the inbox's prepared statements. It does not close the
+// database.
+func (in *Inbox) Close() error { return in.insert.Close() }
 
 // Table returns the inbox table's name.
 func (in *Inbox) Table() string { return in.table }
@@ -122,9 +131,10 @@ func (in *Inbox) HandleBatch(ctx context.Context, consumer string, msgs []*pubsu
 	}
 	defer tx.Rollback()
 	now := time.Now().UnixNano()
+	insert := tx.StmtContext(ctx, in.insert)
 	var dups []*pubsub.Message
 	for _, m := range msgs {
-		res, err := tx.ExecContext(ctx, in.insert, consumer, m.Source, m.ID, now)
+		res, err := insert.ExecContext(ctx, consumer, m.Source, m.ID, now)
 		if err != nil {
 			return fmt.Errorf("inbox: recording message %s (source %s) for %s: %w", m.ID, m.Source, consumer, err)
 		}

@@ -30,6 +30,7 @@ func setup(t *testing.T, db *sql.DB, opts *inbox.Options) (*inbox.Inbox, func(ct
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { in.Close() })
 	if _, err := db.Exec("CREATE TABLE balances (account TEXT PRIMARY KEY, total BIGINT NOT NULL)"); err != nil {
 		t.Fatal(err)
 	}

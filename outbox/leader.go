@@ -12,11 +12,14 @@ import (
 	"github.com/fjord-data/fjord/internal/sqldialect"
 )
 
-// leader is a relay's leadership: the connection it reads and deletes on,
-// which on PostgreSQL holds the session advisory lock that makes it the
-// leader, and on SQLite the lease it renews.
+// leader is a relay's leadership: on PostgreSQL, the connection that
+// holds the session advisory lock that makes it the leader, on which it
+// reads and deletes; on SQLite, the lease it renews, and the pool it
+// works through (a SQLite relay holds no connection of its own, so that a
+// pool of one connection, which queues writers in Go instead of in
+// SQLite's sleeping busy handler, works).
 type leader struct {
-	conn    *sql.Conn
+	conn    querier
 	lease   bool      // SQLite: leadership is the lease row
 	renewAt time.Time // when to extend the lease
 	unlock  func()    // releases the leadership and the connection
@@ -88,38 +91,41 @@ func discard(conn *sql.Conn) {
 	conn.Close()
 }
 
+// querier is what *sql.Conn and *sql.DB share.
+type querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	BeginTx(ctx context.Context, opts *sql.TxOptions) (*sql.Tx, error)
+	PingContext(ctx context.Context) error
+}
+
 // electSQLite tries to take the lease every quarter LeaseTTL until it
 // gets it. The lease is a row naming its holder and its expiry; a relay
 // takes it when it is free or expired, and the leader extends it in every
 // transaction that removes published rows (and at least every third of
 // LeaseTTL), failing when another relay took it.
 func (r *Relay) electSQLite(ctx context.Context) (*leader, error) {
-	conn, err := r.o.db.Conn(ctx)
-	if err != nil {
-		return nil, err
-	}
+	db := r.o.db
 	for {
 		now := time.Now()
-		res, err := conn.ExecContext(ctx, "INSERT INTO "+r.o.leaseTable()+" (name, holder, expires) VALUES (?, ?, ?) "+
+		res, err := db.ExecContext(ctx, "INSERT INTO "+r.o.leaseTable()+" (name, holder, expires) VALUES (?, ?, ?) "+
 			"ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires = excluded.expires "+
 			"WHERE "+r.o.leaseTable()+".holder = excluded.holder OR "+r.o.leaseTable()+".expires < ?",
 			r.o.table, r.id, now.Add(r.opts.LeaseTTL).UnixNano(), now.UnixNano())
 		if err != nil {
-			conn.Close()
 			return nil, err
 		}
 		if n, err := res.RowsAffected(); err == nil && n == 1 {
-			l := &leader{conn: conn, lease: true, renewAt: now.Add(r.opts.LeaseTTL / 3)}
+			l := &leader{conn: db, lease: true, renewAt: now.Add(r.opts.LeaseTTL / 3)}
 			l.unlock = func() {
 				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 				defer cancel()
-				conn.ExecContext(ctx, "DELETE FROM "+r.o.leaseTable()+" WHERE name = ? AND holder = ?", r.o.table, r.id)
-				conn.Close()
+				db.ExecContext(ctx, "DELETE FROM "+r.o.leaseTable()+" WHERE name = ? AND holder = ?", r.o.table, r.id)
 			}
 			return l, nil
 		}
 		if err := r.pause(ctx, r.opts.LeaseTTL/4); err != nil {
-			conn.Close()
 			return nil, err
 		}
 	}

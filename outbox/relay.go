@@ -244,13 +244,18 @@ func (r *Relay) waitWriters(ctx context.Context, l *leader) {
 	if r.o.dialect != sqldialect.SQLite {
 		return
 	}
-	if _, err := l.conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+	conn, err := r.o.db.Conn(ctx)
+	if err != nil {
+		return
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
 		return // busy beyond the busy timeout: the poll finds the rows
 	}
 	// Even when ctx ended: a connection left in the transaction would
 	// hold the write lock.
-	if _, err := l.conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK"); err != nil {
-		discard(l.conn)
+	if _, err := conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK"); err != nil {
+		discard(conn)
 	}
 }
 
