@@ -82,6 +82,9 @@ func chaosMessages(t *testing.T) int {
 	if testing.Short() {
 		return 1000
 	}
+	if raceEnabled {
+		return 2000 // the children are ten times slower
+	}
 	return 10000
 }
 
@@ -135,21 +138,30 @@ func (p *progress) line(format string, args ...any) {
 	p.w.Flush()
 }
 
+// openSQLite opens the SQLite database at path and runs the statements
+// that create its tables.
+func openSQLite(path string, schema ...string) (*sql.DB, error) {
+	db, err := sqltest.OpenSQLite(path)
+	if err != nil {
+		return nil, err
+	}
+	for _, q := range schema {
+		if _, err := db.Exec(q); err != nil {
+			db.Close()
+			return nil, err
+		}
+	}
+	return db, nil
+}
+
 func openProducerDB(dir string) (*sql.DB, *outbox.Outbox, error) {
-	db, err := sqltest.OpenSQLite(filepath.Join(dir, "producer.db"))
+	db, err := openSQLite(filepath.Join(dir, "producer.db"),
+		"CREATE TABLE IF NOT EXISTS orders (id TEXT PRIMARY KEY, k TEXT NOT NULL, n INTEGER NOT NULL)",
+		"CREATE TABLE IF NOT EXISTS producer_done (done INTEGER)")
 	if err != nil {
 		return nil, nil, err
 	}
-	ctx := context.Background()
-	for _, q := range []string{
-		"CREATE TABLE IF NOT EXISTS orders (id TEXT PRIMARY KEY, k TEXT NOT NULL, n INTEGER NOT NULL)",
-		"CREATE TABLE IF NOT EXISTS producer_done (done INTEGER)",
-	} {
-		if _, err := db.ExecContext(ctx, q); err != nil {
-			return nil, nil, err
-		}
-	}
-	ob, err := outbox.Open(ctx, db, nil)
+	ob, err := outbox.Open(context.Background(), db, nil)
 	return db, ob, err
 }
 
@@ -177,19 +189,15 @@ func chaosRelayOptions(p *progress) *outbox.RelayOptions {
 // env.messages of them, rolling back one transaction in ten, while its
 // relay publishes.
 func runProducer(env chaosEnv) error {
-	db, ob, err := openProducerDB(env.dir)
-	if err != nil {
-		return err
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	topic, closeTopic, err := openTopic(ctx, env)
+	rp, err := openRelayParts(ctx, env)
 	if err != nil {
 		return err
 	}
-	defer closeTopic()
-	out := newProgress()
-	relay := outbox.NewRelay(ob, announcingPublisher{topic, out}, chaosRelayOptions(out))
+	defer rp.close()
+	db, ob, out := rp.db, rp.ob, rp.out
+	relay := outbox.NewRelay(ob, rp.pub, rp.opts)
 	relayDone := make(chan error, 1)
 	go func() { relayDone <- relay.Run(ctx) }()
 	defer func() {
@@ -249,22 +257,39 @@ func produce(ctx context.Context, db *sql.DB, ob *outbox.Outbox, size int, rollb
 	return tx.Commit()
 }
 
-// openTopic connects to the test's NATS server and opens its topic.
-func openTopic(ctx context.Context, env chaosEnv) (*pubsub.Topic, func(), error) {
+// relayParts are what a process that runs a relay opens: the producer's
+// database and outbox, the topic (connected to the test's NATS server),
+// its progress output and relay options.
+type relayParts struct {
+	db    *sql.DB
+	ob    *outbox.Outbox
+	pub   outbox.Publisher
+	out   *progress
+	opts  *outbox.RelayOptions
+	close func()
+}
+
+func openRelayParts(ctx context.Context, env chaosEnv) (*relayParts, error) {
+	db, ob, err := openProducerDB(env.dir)
+	if err != nil {
+		return nil, err
+	}
 	nc, err := nats.Connect(env.url, nats.MaxReconnects(-1))
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	dt, err := natspubsub.OpenTopic(ctx, nc, env.subject, nil)
 	if err != nil {
 		nc.Close()
-		return nil, nil, err
+		return nil, err
 	}
 	topic := pubsub.NewTopic(dt, nil)
-	return topic, func() {
-		topic.Close()
-		nc.Close()
-	}, nil
+	out := newProgress()
+	return &relayParts{db: db, ob: ob, pub: announcingPublisher{topic, out}, out: out, opts: chaosRelayOptions(out),
+		close: func() {
+			topic.Close()
+			nc.Close()
+		}}, nil
 }
 
 func randomHex() string {
@@ -276,19 +301,14 @@ func randomHex() string {
 // runRelayProcess runs a relay on the producer's database until the
 // producer is done and the outbox is empty.
 func runRelayProcess(env chaosEnv) error {
-	db, ob, err := openProducerDB(env.dir)
-	if err != nil {
-		return err
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	topic, closeTopic, err := openTopic(ctx, env)
+	rp, err := openRelayParts(ctx, env)
 	if err != nil {
 		return err
 	}
-	defer closeTopic()
-	out := newProgress()
-	opts := chaosRelayOptions(out)
+	defer rp.close()
+	db, ob, opts := rp.db, rp.ob, rp.opts
 	var checkErr error
 	opts.Hooks.OnIdle = func() {
 		var done, pending int
@@ -304,7 +324,7 @@ func runRelayProcess(env chaosEnv) error {
 			cancel()
 		}
 	}
-	err = outbox.NewRelay(ob, announcingPublisher{topic, out}, opts).Run(ctx)
+	err = outbox.NewRelay(ob, rp.pub, opts).Run(ctx)
 	if checkErr != nil {
 		return checkErr
 	}
@@ -315,22 +335,15 @@ func runRelayProcess(env chaosEnv) error {
 }
 
 func openConsumerDB(dir string) (*sql.DB, *inbox.Inbox, error) {
-	db, err := sqltest.OpenSQLite(filepath.Join(dir, "consumer.db"))
-	if err != nil {
-		return nil, nil, err
-	}
-	ctx := context.Background()
-	for _, q := range []string{
+	db, err := openSQLite(filepath.Join(dir, "consumer.db"),
 		"CREATE TABLE IF NOT EXISTS applied (id TEXT NOT NULL, k TEXT NOT NULL, n INTEGER NOT NULL)",
 		"CREATE TABLE IF NOT EXISTS last_n (k TEXT PRIMARY KEY, n INTEGER NOT NULL)",
 		"CREATE TABLE IF NOT EXISTS out_of_order (id TEXT NOT NULL, n INTEGER NOT NULL, last INTEGER NOT NULL)",
-		"CREATE TABLE IF NOT EXISTS duplicates (n INTEGER NOT NULL)",
-	} {
-		if _, err := db.ExecContext(ctx, q); err != nil {
-			return nil, nil, err
-		}
+		"CREATE TABLE IF NOT EXISTS duplicates (n INTEGER NOT NULL)")
+	if err != nil {
+		return nil, nil, err
 	}
-	in, err := inbox.Open(ctx, db, &inbox.Options{Hooks: inbox.Hooks{OnDuplicate: func(string, *pubsub.Message) {
+	in, err := inbox.Open(context.Background(), db, &inbox.Options{Hooks: inbox.Hooks{OnDuplicate: func(string, *pubsub.Message) {
 		db.Exec("INSERT INTO duplicates VALUES (1)")
 	}}})
 	return db, in, err

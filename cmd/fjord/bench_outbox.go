@@ -1,14 +1,10 @@
 package main
 
 import (
-	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
 
-	"github.com/nats-io/nats.go"
 	"github.com/spf13/cobra"
 
 	"github.com/fjord-data/fjord/internal/bench"
@@ -49,26 +45,17 @@ external server. --data is not used.`,
 					return usagef(cmd, "invalid --scenario %q: known scenarios are %s", name, strings.Join(bench.OutboxScenarios(), ", "))
 				}
 			}
-			for _, n := range []struct {
-				flag  string
-				value int
-			}{{"messages", cfg.Messages}, {"size", cfg.Size}, {"rate", cfg.Rate}, {"tx-size", cfg.TxSize}} {
-				if n.value < 0 || cmd.Flags().Changed(n.flag) && n.value == 0 {
-					return usagef(cmd, "invalid --%s %d: must be at least 1", n.flag, n.value)
-				}
+			if err := checkCounts(cmd, countFlag{"messages", cfg.Messages}, countFlag{"size", cfg.Size},
+				countFlag{"rate", cfg.Rate}, countFlag{"tx-size", cfg.TxSize}); err != nil {
+				return err
 			}
-			enc := json.NewEncoder(a.stdout)
 			var printErr error
-			cfg.OnResult = func(r bench.Result) {
-				if asJSON {
-					printErr = errors.Join(printErr, enc.Encode(r))
-					return
-				}
-				_, err := fmt.Fprintf(a.stdout, "%-9s %8d msgs %8.3f s %10.0f msg/s  p50 %7.3f ms  p99 %7.3f ms  max %7.3f ms  %s\n",
-					r.Scenario, r.Events, r.Seconds, r.EventsPerSec, r.P50ms, r.P99ms, r.MaxMs, r.Op)
-				printErr = errors.Join(printErr, err)
-			}
-			if err := benchOutbox(cmd.Context(), url, cfg); err != nil {
+			cfg.OnResult = messagePrinter(a, asJSON, &printErr)
+			err := withBenchNATS(cmd.Context(), url, cfg.Dir, func(open bench.OpenPubSub) error {
+				_, err := bench.Outbox(cmd.Context(), open, cfg)
+				return err
+			})
+			if err != nil {
 				return fmt.Errorf("bench outbox: %w", err)
 			}
 			return printErr
@@ -84,30 +71,4 @@ external server. --data is not used.`,
 	fl.StringVar(&cfg.Dir, "dir", "", "put the temporary databases and the embedded server's store here (default: the system's temporary directory)")
 	fl.BoolVar(&asJSON, "json", false, "one JSON object per scenario and line")
 	return cmd
-}
-
-// benchOutbox runs the scenarios of cfg on the NATS server at url, or on
-// an embedded one with its store in a temporary directory under cfg.Dir.
-func benchOutbox(ctx context.Context, url string, cfg bench.OutboxConfig) (err error) {
-	var nc *nats.Conn
-	if url != "" {
-		nc, err = nats.Connect(url)
-		if err != nil {
-			return fmt.Errorf("connecting to NATS at %s: %w", url, err)
-		}
-	} else {
-		var srv *benchServer
-		if srv, err = startBenchServer(ctx, cfg.Dir); err != nil {
-			return err
-		}
-		defer func() { err = errors.Join(err, srv.Close()) }() // after nc.Close
-		if nc, err = srv.Connect(); err != nil {
-			return err
-		}
-	}
-	defer nc.Close()
-	_, err = bench.Outbox(ctx, func(ctx context.Context, scenario string) (*bench.PubSubDestination, error) {
-		return openBenchDestination(ctx, nc, scenario)
-	}, cfg)
-	return err
 }
