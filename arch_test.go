@@ -119,6 +119,17 @@ var rules = []rule{
 			return ""
 		},
 	},
+	{
+		name:    "resilience imports only the standard library",
+		applies: func(rel string) bool { return rel == "resilience" },
+		deps:    true,
+		forbids: func(p *pkg, dep string) string {
+			if !p.standard[dep] {
+				return "not in the standard library: client libraries belong in its adapters (connectresilience)"
+			}
+			return ""
+		},
+	},
 }
 
 type violation struct {
@@ -267,6 +278,9 @@ func TestRulesCatchViolations(t *testing.T) {
 		{"server imports prometheus", pkg{rel: "server", imports: []string{"github.com/prometheus/client_golang/prometheus"}},
 			[]violation{{rules[4].name, "server", "github.com/prometheus/client_golang/prometheus", "telemetry: other packages expose hooks that telemetry turns into metrics and spans"}}},
 		{"telemetry imports prometheus", pkg{rel: "telemetry", imports: []string{"github.com/prometheus/client_golang/prometheus"}}, nil},
+		{"resilience imports connect", pkg{rel: "resilience", deps: []string{"context", "connectrpc.com/connect"}},
+			[]violation{{rules[5].name, "resilience", "connectrpc.com/connect", "not in the standard library: client libraries belong in its adapters (connectresilience)"}}},
+		{"connectresilience imports connect", pkg{rel: "resilience/connectresilience", deps: []string{"connectrpc.com/connect", m("resilience")}}, nil},
 		{"demo imports eventstore internals", pkg{rel: "demo/shop", imports: []string{m("internal/headwatch")}},
 			[]violation{{rules[3].name, "demo/shop", m("internal/headwatch"), "internal to another part of the module: the demo uses public packages only"}}},
 	}

@@ -15,7 +15,7 @@
 //
 //	b := mempubsub.New(nil) // or natspubsub, rabbitpubsub, kafkapubsub…
 //	b.CreateSubscription("orders", "billing")
-//	b.CreateSubscription("orders.parked", "ops")
+//	b.CreateSubscription(pubsub.ParkTopic("orders"), pubsub.ParkReader) // "orders.parked"
 //
 //	topic := pubsub.NewTopic(b.Topic("orders"), nil)
 //	defer topic.Close()
@@ -25,7 +25,7 @@
 //	})
 //
 //	r := pubsub.NewRouter(b.Subscription("orders", "billing"), &pubsub.RouterOptions{
-//		Consumer: "billing", Topic: "orders", Park: b.Topic("orders.parked"),
+//		Consumer: "billing", Topic: "orders", Park: b.Topic(pubsub.ParkTopic("orders")),
 //	})
 //	r.Handle("shop.order.placed", func(ctx context.Context, m *pubsub.Message) error {
 //		var o Order

@@ -27,7 +27,8 @@ type Message struct {
 	Type string
 	// Subject names what the event is about within Source ("order/42").
 	Subject string
-	// Time is when the event happened; zero means not stated.
+	// Time is when the event happened, in years 0 to 9999 (RFC 3339);
+	// zero means not stated.
 	Time time.Time
 	// DataContentType is the media type of Data ("application/json").
 	DataContentType string
@@ -38,7 +39,8 @@ type Message struct {
 	Key string
 	// Extensions are further CloudEvents attributes ("traceparent",
 	// "tracestate", "sequence"…). Names are 1–20 characters [a-z0-9]; the
-	// core attribute names above are not extensions.
+	// core attribute names above are not extensions, nor is
+	// "partitionkey", which carries Key.
 	Extensions map[string]string
 	// Data is the payload.
 	Data []byte
@@ -83,6 +85,9 @@ func (m *Message) Validate() error {
 			return &InvalidMessageError{name, "contains a control character"}
 		}
 	}
+	if y := m.Time.UTC().Year(); !m.Time.IsZero() && (y < 0 || y > 9999) {
+		return &InvalidMessageError{"time", fmt.Sprintf("is in year %d, outside RFC 3339's 0000 to 9999", y)}
+	}
 	for name := range m.Extensions {
 		if err := validExtensionName(name); err != nil {
 			return err
@@ -104,6 +109,8 @@ func validExtensionName(name string) error {
 	switch {
 	case coreAttributes[name]:
 		return &InvalidMessageError{name, "is a core attribute: set the Message field, not an extension"}
+	case name == "partitionkey":
+		return &InvalidMessageError{name, "carries Key: set Message.Key, not an extension"}
 	case name == "" || len(name) > 20:
 		return &InvalidMessageError{name, "is not a valid extension name: it must be 1 to 20 characters"}
 	case strings.IndexFunc(name, func(r rune) bool { return !('a' <= r && r <= 'z' || '0' <= r && r <= '9') }) >= 0:

@@ -7,7 +7,6 @@ import (
 	"iter"
 	"maps"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/fjord-data/fjord/pubsub/driver"
@@ -66,7 +65,8 @@ type ParkedMessage struct {
 // List yields parked messages as they are received, until none has
 // arrived for ParkedOptions.IdleWait or ctx ends (then it yields ctx's
 // error). A parked copy whose park extensions are malformed is still
-// yielded, with what could be read.
+// yielded, with what could be read. When the loop stops early, the
+// messages received and not yet yielded stay held too, until Close.
 func (p *Parked) List(ctx context.Context) iter.Seq2[*ParkedMessage, error] {
 	return func(yield func(*ParkedMessage, error) bool) {
 		for {
@@ -80,25 +80,16 @@ func (p *Parked) List(ctx context.Context) iter.Seq2[*ParkedMessage, error] {
 				yield(nil, fmt.Errorf("pubsub: list parked messages: %w", err))
 				return
 			}
-			for i, dm := range msgs {
+			for _, dm := range msgs {
 				if !yield(parsePark(dm), nil) {
-					p.release(ctx, msgs[i+1:])
+					// The rest stay held until Close: a Nack could give back
+					// the yielded ones too (stomppubsub and rabbitpubsub
+					// give back all a subscription holds).
 					return
 				}
 			}
 		}
 	}
-}
-
-func (p *Parked) release(ctx context.Context, msgs []*driver.Message) {
-	if len(msgs) == 0 {
-		return
-	}
-	ids := make([]driver.AckID, len(msgs))
-	for i, m := range msgs {
-		ids[i] = m.AckID
-	}
-	_ = p.sub.Nack(context.WithoutCancel(ctx), ids) // best effort: Close gives them back too
 }
 
 // parsePark reads the park extensions of a parked copy.
@@ -109,7 +100,9 @@ func parsePark(dm *driver.Message) *ParkedMessage {
 	pm.FirstFailure, _ = time.Parse(time.RFC3339Nano, a[ExtParkFirstFailure])
 	pm.LastFailure, _ = time.Parse(time.RFC3339Nano, a[ExtParkLastFailure])
 	orig := maps.Clone(a)
-	maps.DeleteFunc(orig, func(k, _ string) bool { return strings.HasPrefix(k, "fjordpark") })
+	for _, name := range []string{ExtParkReason, ExtParkAttempts, ExtParkTopic, ExtParkConsumer, ExtParkFirstFailure, ExtParkLastFailure} {
+		delete(orig, name)
+	}
 	pm.Original = &driver.Message{Attributes: orig, Key: dm.Key, Data: dm.Data}
 	pm.Message, pm.Invalid = fromDriver(pm.Original)
 	if pm.Invalid != nil {
@@ -147,7 +140,9 @@ func (p *Parked) Discard(ctx context.Context, pm *ParkedMessage) error {
 }
 
 // Release gives pms back to the park destination unchanged, to be listed
-// again.
+// again. Over a driver whose Nack gives back everything its subscription
+// holds (stomppubsub, rabbitpubsub) the other held messages go back too:
+// settle those first.
 func (p *Parked) Release(ctx context.Context, pms ...*ParkedMessage) error {
 	ids := make([]driver.AckID, len(pms))
 	for i, pm := range pms {

@@ -497,7 +497,9 @@ func TestParkedRequeue(t *testing.T) {
 		orig := event("t", "k", 1)
 		orig.Subject = "order/1"
 		orig.Time = time.Date(2026, 11, 25, 1, 2, 3, 0, time.UTC)
-		orig.Extensions = map[string]string{"tenant": "a"}
+		// An extension of the user's own that merely starts like the park
+		// extensions stays with the message.
+		orig.Extensions = map[string]string{"tenant": "a", "fjordparkzone": "eu"}
 		f.publish(orig)
 		<-c.done
 		stop()
@@ -528,6 +530,74 @@ func TestParkedRequeue(t *testing.T) {
 		}
 		if n := f.b.Pending("parked", "ops"); n != 0 {
 			t.Errorf("%d still parked after requeue", n)
+		}
+	})
+}
+
+// nackAllSub is a subscription whose Nack gives back every message it
+// holds, as stomppubsub's and rabbitpubsub's do (they end the subscription
+// or channel, so that a key's messages come back in order).
+type nackAllSub struct {
+	*mempubsub.Subscription
+	mu   sync.Mutex
+	held []driver.AckID
+}
+
+func (s *nackAllSub) Receive(ctx context.Context, max int) ([]*driver.Message, error) {
+	msgs, err := s.Subscription.Receive(ctx, max)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, m := range msgs {
+		s.held = append(s.held, m.AckID)
+	}
+	return msgs, err
+}
+
+func (s *nackAllSub) Nack(ctx context.Context, _ []driver.AckID) error {
+	s.mu.Lock()
+	held := s.held
+	s.held = nil
+	s.mu.Unlock()
+	return s.Subscription.Nack(ctx, held)
+}
+
+// TestParkedListStopsEarly: a List loop that stops before the end (the
+// CLI's --limit) leaves the messages it was yielded held, also over a
+// driver whose Nack gives back everything held: discarding the first one
+// listed removes it for good.
+func TestParkedListStopsEarly(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFixture(t)
+		var parked []*driver.Message
+		for i := range 3 {
+			parked = append(parked, &driver.Message{Key: "k", Attributes: map[string]string{
+				"id": fmt.Sprintf("k-%d", i), "source": "/test", "type": "t", "specversion": "1.0"}})
+		}
+		if err := f.parkTo.Send(t.Context(), parked); err != nil {
+			t.Fatal(err)
+		}
+		p := pubsub.NewParked(&nackAllSub{Subscription: f.b.Subscription("parked", "ops")}, nil)
+		var first *pubsub.ParkedMessage
+		for pm, err := range p.List(t.Context()) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			first = pm
+			break
+		}
+		if err := p.Discard(t.Context(), first); err != nil {
+			t.Fatalf("Discard: %v", err)
+		}
+		if err := p.Close(); err != nil {
+			t.Fatal(err)
+		}
+		var left []string
+		for _, pm := range f.parked() {
+			left = append(left, pm.Message.ID)
+		}
+		slices.Sort(left)
+		if diff := cmp.Diff([]string{"k-1", "k-2"}, left); diff != "" {
+			t.Errorf("parked after discarding %s (-want +got):\n%s", first.Message.ID, diff)
 		}
 	})
 }

@@ -19,15 +19,17 @@ import (
 // The extensions a parked message carries besides its own attributes.
 const (
 	// ExtParkReason says why the message was parked.
-	ExtParkReason = "fjordparkreason"
+	ExtParkReason = driver.ParkReasonAttribute
 	// ExtParkAttempts counts the handler attempts (0 when never handled).
 	ExtParkAttempts = "fjordparkattempts"
 	// ExtParkTopic names the destination the message was consumed from
 	// (RouterOptions.Topic).
 	ExtParkTopic = "fjordparktopic"
 	// ExtParkConsumer names the consumer that parked it
-	// (RouterOptions.Consumer).
-	ExtParkConsumer = "fjordparkconsumer"
+	// (RouterOptions.Consumer, possibly empty). It is always set: it
+	// keeps a deduplicating broker from dropping the parked copy as a
+	// repeat of the original (driver.ParkAttribute).
+	ExtParkConsumer = driver.ParkAttribute
 	// ExtParkFirstFailure and ExtParkLastFailure are the times (RFC 3339)
 	// of the first and the last failed attempt.
 	ExtParkFirstFailure = "fjordparkfirst"
@@ -84,7 +86,7 @@ func (rn *runner) parkCopy(d *delivery) *driver.Message {
 	attrs[ExtParkReason] = d.park
 	attrs[ExtParkAttempts] = strconv.Itoa(d.attempts)
 	setIf(attrs, ExtParkTopic, rn.o.Topic)
-	setIf(attrs, ExtParkConsumer, rn.o.Consumer)
+	attrs[ExtParkConsumer] = rn.o.Consumer // even empty: see driver.DedupKey
 	if !d.firstFail.IsZero() {
 		attrs[ExtParkFirstFailure] = d.firstFail.UTC().Format(time.RFC3339Nano)
 		attrs[ExtParkLastFailure] = d.lastFail.UTC().Format(time.RFC3339Nano)

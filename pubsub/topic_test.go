@@ -87,6 +87,13 @@ func TestPublishInvalid(t *testing.T) {
 		{"upper-case extension", func(m *pubsub.Message) { m.Extensions = map[string]string{"Trace": "x"} }, "Trace"},
 		{"core attribute as extension", func(m *pubsub.Message) { m.Extensions = map[string]string{"id": "x"} }, "id"},
 		{"invalid UTF-8", func(m *pubsub.Message) { m.Type = "\xff" }, "type"},
+		// RFC 3339 has four-digit years: such a time would be sent, and
+		// then parked by every consumer as not a valid CloudEvent.
+		{"time after year 9999", func(m *pubsub.Message) { m.Time = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC) }, "time"},
+		{"time before year 0", func(m *pubsub.Message) { m.Time = time.Date(-1, 1, 1, 0, 0, 0, 0, time.UTC) }, "time"},
+		// The partitioning extension carries Key: set as an extension it
+		// would be dropped, or would replace Key, on the way.
+		{"partitionkey as extension", func(m *pubsub.Message) { m.Extensions = map[string]string{"partitionkey": "x"} }, "partitionkey"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

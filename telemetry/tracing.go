@@ -115,12 +115,15 @@ func (t *Telemetry) Tracer(name string) trace.Tracer { return t.provider.Tracer(
 // Transport wraps an HTTP client transport (nil: http.DefaultTransport):
 // every request gets a client span, and its trace context travels in the
 // request's headers. Put it outermost, around the resilience policies and
-// the cache, so retries and cache hits appear inside the call's span.
+// the cache, so retries and cache hits appear inside the call's span: the
+// span gets the cache's verdict (attribute fjord.cache) and, with
+// ResilienceHooks on the pipeline, an event for each retry, rejection,
+// timeout, hedge and fallback.
 func (t *Telemetry) Transport(rt http.RoundTripper) http.RoundTripper {
 	if rt == nil {
 		rt = http.DefaultTransport
 	}
-	return otelhttp.NewTransport(rt, otelhttp.WithTracerProvider(t.provider), otelhttp.WithPropagators(t.propagator))
+	return otelhttp.NewTransport(cacheStatus{rt}, otelhttp.WithTracerProvider(t.provider), otelhttp.WithPropagators(t.propagator))
 }
 
 // Handler wraps an HTTP server handler: every request gets a server span,

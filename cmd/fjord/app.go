@@ -83,7 +83,9 @@ func newRootCmd(a *app) *cobra.Command {
 		return &usageError{cmd: cmd.CommandPath(), err: err}
 	})
 	root.AddCommand(newAppendCmd(a), newReadCmd(a), newTailCmd(a), newStreamsCmd(a), newVersionCmd(a), newBenchCmd(a),
-		newServeCmd(a), newPgstoreCmd(a), newRefdataCmd(a))
+		newServeCmd(a), newPgstoreCmd(a), newRefdataCmd(a), newKafkaCmd(a))
+	root.AddCommand(newPubSubCmd(a))
+	root.AddCommand(newSQLCmd(a))
 	return root
 }
 

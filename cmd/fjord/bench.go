@@ -30,7 +30,8 @@ func newBenchCmd(a *app) *cobra.Command {
 		Short: "Benchmarks, with JSON output",
 		Args:  argsBetween(0, 0, ""),
 	}
-	cmd.AddCommand(newBenchEventStoreCmd(a), newBenchProjectionCmd(a), newBenchPubSubCmd(a), newBenchOutboxCmd(a))
+	cmd.AddCommand(newBenchEventStoreCmd(a), newBenchProjectionCmd(a), newBenchPubSubCmd(a))
+	cmd.AddCommand(newBenchSQLCmd(a), newBenchOutboxCmd(a))
 	return cmd
 }
 

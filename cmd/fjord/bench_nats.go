@@ -31,9 +31,9 @@ func checkCounts(cmd *cobra.Command, counts ...countFlag) error {
 	return nil
 }
 
-// messagePrinter prints messaging results as a table row or, with asJSON,
+// benchResultPrinter prints messaging results as a table row or, with asJSON,
 // a JSON line; *errp collects the write errors.
-func messagePrinter(a *app, asJSON bool, errp *error) func(bench.Result) {
+func benchResultPrinter(a *app, asJSON bool, errp *error) func(bench.Result) {
 	enc := json.NewEncoder(a.stdout)
 	return func(r bench.Result) {
 		if asJSON {

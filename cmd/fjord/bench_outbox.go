@@ -50,7 +50,7 @@ external server. --data is not used.`,
 				return err
 			}
 			var printErr error
-			cfg.OnResult = messagePrinter(a, asJSON, &printErr)
+			cfg.OnResult = benchResultPrinter(a, asJSON, &printErr)
 			err := withBenchNATS(cmd.Context(), url, cfg.Dir, func(open bench.OpenPubSub) error {
 				_, err := bench.Outbox(cmd.Context(), open, cfg)
 				return err

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -21,10 +22,11 @@ import (
 
 func newBenchPubSubCmd(a *app) *cobra.Command {
 	var (
-		cfg    bench.PubSubConfig
-		url    string
-		dir    string
-		asJSON bool
+		cfg        bench.PubSubConfig
+		url        string
+		dir        string
+		cpuProfile string
+		asJSON     bool
 	)
 	cmd := &cobra.Command{
 		Use:   "pubsub",
@@ -32,14 +34,15 @@ func newBenchPubSubCmd(a *app) *cobra.Command {
 		Long: `Run messaging scenarios over NATS JetStream, each on a fresh stream
 (file storage, one replica) with one durable consumer, deleted afterwards,
 and print one result per scenario (--json: one JSON object per line).
+Messages go through pubsub.Topic and are handled by a pubsub.Router.
 
-  publish   Sends of one message each from --publishers goroutines,
-            each awaiting JetStream's ack: throughput and Send latency
-  e2e-rate  one publisher at --rate messages/s and one receiver that acks
-            every batch: latency from each message's scheduled send time
-            to its receipt
-  e2e-max   --publishers at full speed and one receiver: throughput and
-            latency from the start of each Send to its receipt
+  publish   Publish calls of one message each from --publishers
+            goroutines, each awaiting JetStream's ack: throughput and
+            Publish latency
+  e2e-rate  one publisher at --rate messages/s and a Router: latency from
+            each message's scheduled send time to its handler
+  e2e-max   --publishers at full speed and a Router: throughput and
+            latency from the start of each Publish to its handler
 
 By default the broker is an embedded NATS server with its store in a new
 temporary directory (under --dir), removed afterwards; --nats URL uses an
@@ -59,7 +62,18 @@ external server. --data is not used.`,
 				return err
 			}
 			var printErr error
-			cfg.OnResult = messagePrinter(a, asJSON, &printErr)
+			cfg.OnResult = benchResultPrinter(a, asJSON, &printErr)
+			if cpuProfile != "" {
+				out, err := os.Create(cpuProfile)
+				if err != nil {
+					return fmt.Errorf("bench pubsub: %w", err)
+				}
+				defer out.Close()
+				if err := pprof.StartCPUProfile(out); err != nil {
+					return fmt.Errorf("bench pubsub: %w", err)
+				}
+				defer pprof.StopCPUProfile()
+			}
 			if err := benchPubSub(cmd.Context(), url, dir, cfg); err != nil {
 				return fmt.Errorf("bench pubsub: %w", err)
 			}
@@ -75,6 +89,7 @@ external server. --data is not used.`,
 	fl.StringVar(&url, "nats", "", "external NATS server URL (default: an embedded server)")
 	fl.StringVar(&dir, "dir", "", "put the embedded server's temporary store here (default: the system's temporary directory)")
 	fl.BoolVar(&asJSON, "json", false, "one JSON object per scenario and line")
+	fl.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof)")
 	return cmd
 }
 

@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/pflag"
+	"golang.org/x/sys/unix"
 
 	"github.com/fjord-data/fjord/pubsub/natspubsub/natsembed"
 )
@@ -32,6 +34,7 @@ func (f *natsFlags) register(fl *pflag.FlagSet, getenv func(string) string) {
 // natsPart is serve's NATS: Run keeps it until ctx ends, then releases it.
 type natsPart struct {
 	server *natsembed.Server // embedded, or nil
+	lock   *os.File          // the embedded store's lock, with server
 	conn   *nats.Conn        // connection to an external server, or nil
 }
 
@@ -56,8 +59,13 @@ func startNATS(ctx context.Context, f natsFlags, dataDir string, insecure bool, 
 		return connectNATS(ctx, f.url, logger)
 	}
 	dir := filepath.Join(dataDir, "nats")
+	lock, err := lockNATSStore(dir)
+	if err != nil {
+		return nil, err
+	}
 	srv, err := natsembed.Start(ctx, &natsembed.Options{Dir: dir, Listen: f.listen, Logger: logger.With("component", "nats")})
 	if err != nil {
+		lock.Close()
 		return nil, fmt.Errorf("starting the embedded NATS server in %s: %w", dir, err)
 	}
 	attrs := []any{"dir", dir}
@@ -65,7 +73,7 @@ func startNATS(ctx context.Context, f natsFlags, dataDir string, insecure bool, 
 		attrs = append(attrs, "url", url)
 	}
 	logger.Info("embedded NATS JetStream server ready", attrs...)
-	return &natsPart{server: srv}, nil
+	return &natsPart{server: srv, lock: lock}, nil
 }
 
 func connectNATS(ctx context.Context, url string, logger *slog.Logger) (*natsPart, error) {
@@ -96,20 +104,47 @@ func (p *natsPart) Run(ctx context.Context) error {
 		<-ctx.Done()
 		return nil
 	case p.server != nil:
-		return p.server.Run(ctx)
+		return p.server.Run(ctx) // Close releases the lock
 	}
 	<-ctx.Done()
 	p.conn.Close()
 	return nil
 }
 
-// Close releases what Run would have, for when Run never ran.
+// errNATSStoreInUse is matched by the error of opening an embedded NATS
+// store that another process has open.
+var errNATSStoreInUse = errors.New("the embedded NATS store is in use by another fjord process")
+
+// lockNATSStore creates dir and takes its lock file, so that two processes
+// (serve, and a command such as fjord pubsub) never run NATS servers on
+// one store: the NATS server itself does not lock it. Closing the file
+// releases the lock.
+func lockNATSStore(dir string) (*os.File, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("creating the embedded NATS store %s: %w", dir, err)
+	}
+	f, err := os.OpenFile(filepath.Join(dir, "fjord.lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("locking the embedded NATS store %s: %w", dir, err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return nil, fmt.Errorf("%w (%s)", errNATSStoreInUse, dir)
+		}
+		return nil, fmt.Errorf("locking the embedded NATS store %s: %w", dir, err)
+	}
+	return f, nil
+}
+
+// Close releases what Run would have, for when Run never ran, and the
+// embedded store's lock; serve calls it after Run too.
 func (p *natsPart) Close() error {
 	if p == nil {
 		return nil
 	}
 	if p.server != nil {
-		return p.server.Close()
+		return errors.Join(p.server.Close(), p.lock.Close())
 	}
 	p.conn.Close()
 	return nil

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/fjord-data/fjord/pubsub"
 	"github.com/fjord-data/fjord/pubsub/driver"
 )
 
@@ -53,9 +54,9 @@ type pubsubParams struct {
 }
 
 var pubsubScenarios = []pubsubScenario{
-	{"publish", "a Send of one message, awaiting the broker's ack", 20_000, benchPublish},
-	{"e2e-rate", "publish→received latency at a fixed rate, from each message's scheduled send time", 5_000, benchE2ERate},
-	{"e2e-max", "publish→received latency with publishers at full speed", 20_000, benchE2EMax},
+	{"publish", "a Publish of one message, awaiting the broker's ack (pubsub.Topic batches concurrent ones)", 20_000, benchPublish},
+	{"e2e-rate", "publish→handled latency at a fixed rate, from each message's scheduled send time", 5_000, benchE2ERate},
+	{"e2e-max", "publish→handled latency with publishers at full speed", 20_000, benchE2EMax},
 }
 
 // PubSubScenarios returns the names of the pubsub scenarios, in order.
@@ -133,41 +134,41 @@ func orInt(v, def int) int {
 	return v
 }
 
-// benchMessage is message i of a run: its id is i, so a receiver finds
-// when it was sent.
-func benchMessage(i int, data []byte) *driver.Message {
-	return &driver.Message{
-		Attributes: map[string]string{"id": strconv.Itoa(i), "source": "/fjord/bench", "specversion": "1.0",
-			"type": "fjord.bench"},
-		Key:  "k" + strconv.Itoa(i%64),
-		Data: data,
-	}
+// benchMessage is message i of a run: its id is i, so a handler finds
+// when it was sent. Its key is one of 64.
+func benchMessage(i int, data []byte) *pubsub.Message {
+	return &pubsub.Message{ID: strconv.Itoa(i), Source: "/fjord/bench", Type: "fjord.bench",
+		Key: "k" + strconv.Itoa(i%64), Data: data}
 }
 
-// benchPublish publishes p.messages from p.publishers goroutines, one
-// message per Send, timing each Send.
+// benchPublish publishes p.messages through a pubsub.Topic from
+// p.publishers goroutines, one message per Publish, timing each Publish.
 func benchPublish(ctx context.Context, d *PubSubDestination, p pubsubParams) (Result, error) {
+	topic := pubsub.NewTopic(d.Topic, nil)
 	lat := make(latencies, p.messages)
-	data := payload(p.size)
 	start := time.Now()
-	err := publishAll(ctx, d.Topic, p, data, func(i int, took time.Duration) { lat[i] = took })
+	err := publishAll(ctx, topic, p, func(i int, at time.Duration) {}, func(i int, took time.Duration) { lat[i] = took })
 	elapsed := time.Since(start)
 	r := Result{Events: p.messages, Writers: p.publishers}
 	lat.summarize(&r, elapsed)
-	return r, err
+	return r, errors.Join(err, topic.Close())
 }
 
-// publishAll sends messages 0..p.messages-1 from p.publishers goroutines,
-// message i by publisher i mod p.publishers in order, and reports each
-// Send's duration.
-func publishAll(ctx context.Context, tp driver.Topic, p pubsubParams, data []byte, done func(i int, took time.Duration)) error {
+// publishAll publishes messages 0..p.messages-1 from p.publishers
+// goroutines, message i by publisher i mod p.publishers in order; it
+// calls sending with each message's index and time since the start before
+// its Publish, and done with the Publish's duration after.
+func publishAll(ctx context.Context, topic *pubsub.Topic, p pubsubParams, sending, done func(i int, d time.Duration)) error {
+	data := payload(p.size)
+	start := time.Now()
 	var wg sync.WaitGroup
 	errs := make([]error, p.publishers)
 	for w := range p.publishers {
 		wg.Go(func() {
 			for i := w; i < p.messages && ctx.Err() == nil; i += p.publishers {
 				t0 := time.Now()
-				if err := tp.Send(ctx, []*driver.Message{benchMessage(i, data)}); err != nil {
+				sending(i, t0.Sub(start))
+				if err := topic.Publish(ctx, benchMessage(i, data)); err != nil {
 					errs[w] = err
 					return
 				}
@@ -179,43 +180,53 @@ func publishAll(ctx context.Context, tp driver.Topic, p pubsubParams, data []byt
 	return errors.Join(errs...)
 }
 
-// receiveAll receives until n distinct messages have arrived, acking each
-// batch, and calls got with each message's index and arrival time.
-func receiveAll(ctx context.Context, sub driver.Subscription, n int, got func(i int, at time.Time)) error {
+// handleAll runs a pubsub.Router on sub until n distinct messages of this
+// run have been handled, calling got with each one's index and the time it
+// reached its handler; the Router acknowledges them as it does.
+func handleAll(ctx context.Context, sub driver.Subscription, n int, got func(i int, at time.Time)) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	r := pubsub.NewRouter(sub, &pubsub.RouterOptions{Consumer: "bench", Concurrency: 16, MaxInFlight: 4096})
+	var mu sync.Mutex
 	seen := make([]bool, n)
-	for count := 0; count < n; {
-		msgs, err := sub.Receive(ctx, 256)
-		if err != nil {
-			return fmt.Errorf("after %d of %d messages: %w", count, n, err)
-		}
+	count := 0
+	r.Handle("fjord.bench", func(_ context.Context, m *pubsub.Message) error {
 		at := time.Now()
-		ids := make([]driver.AckID, len(msgs))
-		for j, m := range msgs {
-			ids[j] = m.AckID
-			i, err := strconv.Atoi(m.Attributes["id"])
-			if err != nil || i < 0 || i >= n {
-				return fmt.Errorf("received a message with id %q, not one of this run", m.Attributes["id"])
-			}
-			if !seen[i] {
-				seen[i] = true
-				count++
-				got(i, at)
+		i, err := strconv.Atoi(m.ID)
+		if err != nil || i < 0 || i >= n {
+			cancel(fmt.Errorf("received a message with id %q, not one of this run", m.ID))
+			return nil
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if !seen[i] {
+			seen[i] = true
+			count++
+			got(i, at)
+			if count == n {
+				cancel(errDone)
 			}
 		}
-		if err := sub.Ack(ctx, ids); err != nil {
-			return err
-		}
+		return nil
+	})
+	err := r.Run(ctx)
+	if cause := context.Cause(ctx); cause == errDone {
+		return nil
+	} else if cause != nil && !errors.Is(cause, context.Canceled) {
+		return cause
 	}
-	return nil
+	return fmt.Errorf("after %d of %d messages: %w", count, n, err)
 }
 
+var errDone = errors.New("every message handled")
+
 // benchE2ERate publishes at p.rate messages per second from one goroutine
-// and times each message from its scheduled send time to its receipt, so
+// and times each message from its scheduled send time to its handler, so
 // that a stall delays the clock of every message behind it (no
 // coordinated omission).
 func benchE2ERate(ctx context.Context, d *PubSubDestination, p pubsubParams) (Result, error) {
 	interval := time.Second / time.Duration(p.rate)
-	return endToEnd(ctx, d, p, func(ctx context.Context, start time.Time, scheduled []atomic.Int64) error {
+	return endToEnd(ctx, d, p, func(ctx context.Context, topic *pubsub.Topic, start time.Time, scheduled []atomic.Int64) error {
 		data := payload(p.size)
 		for i := 0; i < p.messages && ctx.Err() == nil; i++ {
 			at := time.Duration(i) * interval
@@ -223,7 +234,7 @@ func benchE2ERate(ctx context.Context, d *PubSubDestination, p pubsubParams) (Re
 			if wait := time.Until(start.Add(at)); wait > 0 {
 				time.Sleep(wait) // pacing the publisher, not waiting for a result
 			}
-			if err := d.Topic.Send(ctx, []*driver.Message{benchMessage(i, data)}); err != nil {
+			if err := topic.Publish(ctx, benchMessage(i, data)); err != nil {
 				return err
 			}
 		}
@@ -232,52 +243,41 @@ func benchE2ERate(ctx context.Context, d *PubSubDestination, p pubsubParams) (Re
 }
 
 // benchE2EMax publishes from p.publishers goroutines as fast as the broker
-// acknowledges and times each message from the start of its Send to its
-// receipt.
+// acknowledges and times each message from the start of its Publish to its
+// handler.
 func benchE2EMax(ctx context.Context, d *PubSubDestination, p pubsubParams) (Result, error) {
-	r, err := endToEnd(ctx, d, p, func(ctx context.Context, start time.Time, scheduled []atomic.Int64) error {
-		var wg sync.WaitGroup
-		errs := make([]error, p.publishers)
-		data := payload(p.size)
-		for w := range p.publishers {
-			wg.Go(func() {
-				for i := w; i < p.messages && ctx.Err() == nil; i += p.publishers {
-					scheduled[i].Store(int64(time.Since(start)))
-					if err := d.Topic.Send(ctx, []*driver.Message{benchMessage(i, data)}); err != nil {
-						errs[w] = err
-						return
-					}
-				}
-			})
-		}
-		wg.Wait()
-		return errors.Join(errs...)
+	r, err := endToEnd(ctx, d, p, func(ctx context.Context, topic *pubsub.Topic, start time.Time, scheduled []atomic.Int64) error {
+		sinceStart := time.Since(start)
+		return publishAll(ctx, topic, p, func(i int, at time.Duration) { scheduled[i].Store(int64(sinceStart + at)) },
+			func(int, time.Duration) {})
 	})
 	r.Writers = p.publishers
 	return r, err
 }
 
-// endToEnd runs publish and a receiver together; publish records in
-// scheduled[i] when message i counts as sent (after start). The result's
-// rate is received messages per second.
+// endToEnd runs publish through a pubsub.Topic and a pubsub.Router on the
+// subscription together; publish records in scheduled[i] when message i
+// counts as sent (after start). The result's rate is handled messages per
+// second.
 func endToEnd(ctx context.Context, d *PubSubDestination, p pubsubParams,
-	publish func(ctx context.Context, start time.Time, scheduled []atomic.Int64) error) (Result, error) {
+	publish func(ctx context.Context, topic *pubsub.Topic, start time.Time, scheduled []atomic.Int64) error) (Result, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	topic := pubsub.NewTopic(d.Topic, nil)
 	scheduled := make([]atomic.Int64, p.messages)
 	lat := make(latencies, p.messages)
 	start := time.Now()
-	var recvErr error
+	var handleErr error
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		recvErr = receiveAll(ctx, d.Subscription, p.messages, func(i int, at time.Time) {
+		handleErr = handleAll(ctx, d.Subscription, p.messages, func(i int, at time.Time) {
 			lat[i] = at.Sub(start) - time.Duration(scheduled[i].Load())
 		})
-		if recvErr != nil {
+		if handleErr != nil {
 			cancel()
 		}
 	})
-	pubErr := publish(ctx, start, scheduled)
+	pubErr := publish(ctx, topic, start, scheduled)
 	if pubErr != nil {
 		cancel()
 	}
@@ -285,5 +285,5 @@ func endToEnd(ctx context.Context, d *PubSubDestination, p pubsubParams,
 	elapsed := time.Since(start)
 	r := Result{Events: p.messages}
 	lat.summarize(&r, elapsed)
-	return r, errors.Join(pubErr, recvErr)
+	return r, errors.Join(pubErr, handleErr, topic.Close())
 }

@@ -119,12 +119,28 @@ type Features struct {
 // deduplicating broker does not drop a requeued message as a repeat.
 const RequeueAttribute = "fjordrequeue"
 
+// ParkReasonAttribute is the extension that says why package pubsub
+// parked a message (pubsub.ExtParkReason).
+const ParkReasonAttribute = "fjordparkreason"
+
+// ParkAttribute is the extension the copy of a message that package
+// pubsub parks carries: the name of the consumer that parked it (possibly
+// empty). It is part of DedupKey, so that a deduplicating broker does not
+// drop the parked copy as a repeat of the original when both share a
+// deduplication window (two subjects of one JetStream stream): the Router
+// acknowledges the original once the parked copy is sent.
+const ParkAttribute = "fjordparkconsumer"
+
 // DedupKey is what a broker with Features.Dedup deduplicates m on: its
-// "source" and "id" attributes, and RequeueAttribute when it is set.
+// "source" and "id" attributes, RequeueAttribute when it is set, and
+// ParkAttribute when it is present.
 func DedupKey(m *Message) string {
 	k := m.Attributes["source"] + "\x00" + m.Attributes["id"]
 	if n := m.Attributes[RequeueAttribute]; n != "" {
 		k += "\x00" + n
+	}
+	if c, ok := m.Attributes[ParkAttribute]; ok {
+		k += "\x00parked\x00" + c
 	}
 	return k
 }

@@ -151,8 +151,9 @@ func (s *suite) testOrderedKeys(t *testing.T) {
 
 // testDedup sends a message again with the same source and id (in a later
 // Send, with other data): only the first is received. The same id from
-// another source is a different message, and so is a requeued copy (one
-// with driver.RequeueAttribute: see driver.DedupKey).
+// another source is a different message, and so are a requeued copy (one
+// with driver.RequeueAttribute) and a parked copy (one with
+// driver.ParkAttribute, even empty): see driver.DedupKey.
 func (s *suite) testDedup(t *testing.T) {
 	if !s.h.Features.Dedup {
 		t.Skip("the driver does not declare Features.Dedup")
@@ -168,19 +169,55 @@ func (s *suite) testDedup(t *testing.T) {
 	requeued := message(4, "k")
 	requeued.Attributes["id"] = first.Attributes["id"]
 	requeued.Attributes[driver.RequeueAttribute] = "1"
+	parked := message(5, "k")
+	parked.Attributes["id"] = first.Attributes["id"]
+	parked.Attributes[driver.ParkAttribute] = ""
 	e.send(tp, first)
 	e.send(tp, dup)
 	e.send(tp, other)
 	e.send(tp, requeued)
-	got := e.receive(sub, 3)
+	e.send(tp, parked)
+	got := e.receive(sub, 4)
 	var seqs []string
 	for _, m := range got {
 		seqs = append(seqs, m.Attributes["seq"])
 	}
 	slices.Sort(seqs)
-	if diff := cmp.Diff([]string{"1", "3", "4"}, seqs); diff != "" {
+	if diff := cmp.Diff([]string{"1", "3", "4", "5"}, seqs); diff != "" {
 		t.Errorf("received seqs (-want +got):\n%s", diff)
 	}
 	e.ack(sub, got...)
 	e.quiet(sub, "after the duplicate")
+}
+
+// testOrderAfterNack receives the first messages of a key, nacks them in
+// the order received and closes the subscription, as a Router that stops
+// gives back what it holds: the next attachment receives the key's
+// messages in the order sent, the nacked ones before those never received.
+func (s *suite) testOrderAfterNack(t *testing.T) {
+	if !s.h.Features.OrderedKeys || !s.h.Features.Redelivery {
+		t.Skip("the driver does not declare Features.OrderedKeys and Features.Redelivery")
+	}
+	e := s.newEnv(t, "sub")
+	sub, tp := e.sub("sub"), e.topic()
+	all := messages(10, "k")
+	e.send(tp, all...)
+	first := e.receive(sub, 4)
+	if err := sub.Nack(e.ctx, ackIDs(first)); err != nil {
+		t.Fatalf("Nack: %v", err)
+	}
+	if err := sub.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	sub2 := e.sub("sub")
+	got := e.receive(sub2, len(all))
+	var seqs []string
+	for _, m := range got {
+		seqs = append(seqs, m.Attributes["seq"])
+	}
+	want := []string{"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"}
+	if diff := cmp.Diff(want, seqs); diff != "" {
+		t.Errorf("received seqs after nacking the first 4 and reattaching (-want +got):\n%s", diff)
+	}
+	e.ack(sub2, got...)
 }

@@ -106,6 +106,7 @@ func Run(t *testing.T, h Harness) {
 		t.Run("Batches", s.testBatches)
 		t.Run("ConcurrentSenders", s.testConcurrentSenders)
 		t.Run("AfterClose", s.testSendAfterClose)
+		t.Run("LongAttributes", s.testLongAttributes)
 	})
 	t.Run("Receive", func(t *testing.T) {
 		t.Run("BlocksUntilCancel", s.testReceiveBlocks)
@@ -120,5 +121,6 @@ func Run(t *testing.T, h Harness) {
 		t.Run("RedeliveredAfterNack", s.testRedeliveredAfterNack)
 	})
 	t.Run("Order/KeysInterleaved", s.testOrderedKeys)
+	t.Run("Order/AfterNack", s.testOrderAfterNack)
 	t.Run("Dedup/SourceAndID", s.testDedup)
 }

@@ -3,6 +3,7 @@ package drivertest
 import (
 	"bytes"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 
@@ -132,4 +133,34 @@ func (s *suite) testSendAfterClose(t *testing.T) {
 	if tp.IsRetryable(err) {
 		t.Errorf("Send after Close: IsRetryable(%v) = true, want false (retrying cannot help)", err)
 	}
+}
+
+// testLongAttributes sends messages whose attributes are longer than some
+// transports carry (AMQP short strings end at 255 bytes, headers are
+// bounded by frame and line limits): each one either arrives intact, or
+// Send fails with an error that is not retryable (sending it again cannot
+// help), and the topic and subscription go on working either way.
+func (s *suite) testLongAttributes(t *testing.T) {
+	e := s.newEnv(t, "sub")
+	sub, tp := e.sub("sub"), e.topic()
+	long := map[string]int{"id": 300, "source": 300, "type": 300, "subject": 300,
+		"datacontenttype": 300, "fjordlong": 200_000}
+	for _, attr := range []string{"id", "source", "type", "subject", "datacontenttype", "fjordlong"} {
+		m := message(0, "k")
+		m.Attributes[attr] = strings.Repeat("x", long[attr])
+		if err := tp.Send(e.ctx, []*driver.Message{m}); err != nil {
+			if tp.IsRetryable(err) {
+				t.Errorf("Send with a %d-byte %q: IsRetryable(%v) = true, want false: the same message fails again", long[attr], attr, err)
+			}
+			continue
+		}
+		got := e.receive(sub, 1)
+		if diff := cmp.Diff(m.Attributes, got[0].Attributes); diff != "" {
+			t.Errorf("message with a %d-byte %q (-sent +received):\n%.2000s", long[attr], attr, diff)
+		}
+		e.ack(sub, got...)
+	}
+	after := message(1, "k")
+	e.send(tp, after)
+	checkSameIDs(t, "a message sent after the long ones", []*driver.Message{after}, e.receive(sub, 1))
 }

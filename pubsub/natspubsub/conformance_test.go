@@ -14,9 +14,6 @@ import (
 	"github.com/fjord-data/fjord/pubsub/natspubsub"
 )
 
-var _ driver.Pinger = (*natspubsub.Topic)(nil)
-var _ driver.Pinger = (*natspubsub.Subscription)(nil)
-
 // TestConformance runs the broker conformance suite on the embedded
 // server, and on the external one when FJORD_TEST_NATS is set.
 func TestConformance(t *testing.T) {

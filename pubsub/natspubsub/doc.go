@@ -10,17 +10,29 @@
 //		return err
 //	}
 //	defer nc.Close()
-//	topic, err := natspubsub.OpenTopic(ctx, nc, "shop.orders", &natspubsub.TopicOptions{
+//	dt, err := natspubsub.OpenTopic(ctx, nc, "shop.orders", &natspubsub.TopicOptions{
 //		Stream: &jetstream.StreamConfig{Name: "SHOP", Storage: jetstream.FileStorage, Replicas: 3,
 //			Duplicates: 10 * time.Minute, MaxAge: 7 * 24 * time.Hour},
 //	})
 //	if err != nil {
 //		return err
 //	}
+//	topic := pubsub.NewTopic(dt, nil) // closes dt
 //	defer topic.Close()
-//	sub, err := natspubsub.OpenSubscription(ctx, nc, "shop.orders", "billing", &natspubsub.SubscriptionOptions{
+//
+//	ds, err := natspubsub.OpenSubscription(ctx, nc, "shop.orders", "billing", &natspubsub.SubscriptionOptions{
 //		AckWait: time.Minute, MaxAckPending: 500,
 //	})
+//	if err != nil {
+//		return err
+//	}
+//	defer ds.Close()
+//	r := pubsub.NewRouter(ds, &pubsub.RouterOptions{Consumer: "billing", Topic: "shop.orders"})
+//	r.Handle("shop.order.placed", bill)
+//	return r.Run(ctx)
+//
+// Without TopicOptions.Stream, OpenTopic binds to the stream that already
+// captures the subject; SubscriptionOptions.StreamName names one.
 //
 // # Wire format
 //
@@ -38,13 +50,17 @@
 // acknowledgement. Ack and Nack are confirmed by the server (double
 // acknowledgement, pipelined over the batch): when Ack returns nil the
 // server has recorded it, so an acknowledged message does not come back
-// unless the server loses its consumer state. Close gives unacknowledged
-// messages back at once.
+// unless the server loses its consumer state. While a Subscription is
+// open it reports the messages it holds as in progress, so JetStream does
+// not hand a slow or retrying handler's message out again; Close gives
+// unacknowledged messages back at once, and AckWait matters only when the
+// process dies or loses its connection.
 //
 // Features: Dedup, Redelivery, Deliveries and OrderedKeys. JetStream
-// delivers a consumer's messages in stream order and package pubsub
-// handles a key's messages in turn, so one key's messages are received in
-// the order sent; a message redelivered (Nack, AckWait) arrives after
-// later ones, which package pubsub's in-process retry avoids for handler
-// failures.
+// delivers a consumer's messages in stream order, Send stores a batch in
+// order, and package pubsub handles a key's messages in turn, so one
+// key's messages are received in the order sent. A message delivered
+// again (after Nack, Close, or a lost connection) arrives after later
+// ones; package pubsub retries failed handlers in process instead, so
+// that does not happen in normal operation.
 package natspubsub

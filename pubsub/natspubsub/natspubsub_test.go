@@ -4,6 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"sync"
 	"testing"
 	"time"
 
@@ -14,6 +18,7 @@ import (
 
 	"github.com/fjord-data/fjord/pubsub/driver"
 	"github.com/fjord-data/fjord/pubsub/natspubsub"
+	"github.com/fjord-data/fjord/pubsub/natspubsub/natsembed"
 )
 
 // open opens a topic that ensures a fresh stream and a subscription on it.
@@ -290,8 +295,18 @@ func TestBrokerDown(t *testing.T) {
 	if err := sub.Ack(t.Context(), ackIDs(receive(t, sub, 4))); err != nil {
 		t.Fatal(err)
 	}
+	if err := errors.Join(topic.Ping(t.Context()), sub.Ping(t.Context())); err != nil {
+		t.Errorf("Ping with the server up: %v", err)
+	}
+	disconnected := make(chan struct{})
+	var once sync.Once
+	nc.SetDisconnectErrHandler(func(*nats.Conn, error) { once.Do(func() { close(disconnected) }) })
 	if err := srv.Close(); err != nil {
 		t.Fatal(err)
+	}
+	<-disconnected // the client has noticed
+	if err := topic.Ping(t.Context()); !errors.Is(err, natspubsub.ErrNotConnected) {
+		t.Errorf("Ping with the server down: %v, want ErrNotConnected", err)
 	}
 
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
@@ -325,5 +340,173 @@ func TestBrokerDown(t *testing.T) {
 	s, err := js.Stream(t.Context(), stream)
 	if err != nil || s.CachedInfo().State.Msgs != 10 {
 		t.Errorf("after restart the stream holds %v messages (%v); want the 10 sent before, not the one sent while down", s, err)
+	}
+}
+
+// TestHeldMessagesStay: a message received and not acknowledged is not
+// delivered again while its subscription is open, however long past
+// AckWait (the subscription reports it in progress every AckWait/3); after
+// Close it is. AckWait leaves the progress reports ample slack on a busy
+// machine.
+func TestHeldMessagesStay(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, nc *nats.Conn) {
+		topic, _, _ := open(t, nc)
+		// Held for longer than AckWait: without the in-progress reports
+		// (every AckWait/3) JetStream would deliver it again. AckWait is
+		// wide enough that a busy machine does not delay a report past it.
+		const ackWait = 2 * time.Second
+		opts := &natspubsub.SubscriptionOptions{AckWait: ackWait}
+		sub, err := natspubsub.OpenSubscription(t.Context(), nc, topic.Subject(), "slow", opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := topic.Send(t.Context(), []*driver.Message{message("/shop", "1", "k")}); err != nil {
+			t.Fatal(err)
+		}
+		receive(t, sub, 1)
+		ctx, cancel := context.WithTimeout(t.Context(), ackWait*3/2)
+		defer cancel()
+		if msgs, err := sub.Receive(ctx, 1); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("while held past AckWait: Receive = %d messages, %v; want none", len(msgs), err)
+		}
+		sub.Close()
+		next, err := natspubsub.OpenSubscription(t.Context(), nc, topic.Subject(), "slow", opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer next.Close()
+		m := receive(t, next, 1)[0]
+		// nats-server 2.9 may count a message reported in progress as
+		// delivered once; the embedded server is current.
+		if m.Attributes["id"] != "1" || t.Name() == "TestHeldMessagesStay/embedded" && m.Deliveries != 2 {
+			t.Errorf("after Close: id %q, Deliveries %d; want id 1 delivered again (Deliveries 2)", m.Attributes["id"], m.Deliveries)
+		}
+	})
+}
+
+// TestFailedAckRedelivered: a message whose Ack failed (here, the
+// connection was down) is no longer reported in progress, so JetStream
+// delivers it again after AckWait while the subscription stays open, as
+// package pubsub expects when it gives up on an ack ("the broker will
+// deliver the messages again"), instead of holding it until Close and
+// counting it against MaxAckPending meanwhile.
+func TestFailedAckRedelivered(t *testing.T) {
+	srv, err := natsembed.Start(t.Context(), &natsembed.Options{Dir: t.TempDir(), Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	u, err := url.Parse(srv.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := newProxy(t, u.Host)
+	disconnected, reconnected := make(chan struct{}, 1), make(chan struct{}, 1)
+	nc, err := nats.Connect("nats://"+p.addr(), nats.MaxReconnects(-1), nats.ReconnectWait(10*time.Millisecond),
+		nats.DisconnectErrHandler(func(*nats.Conn, error) { disconnected <- struct{}{} }),
+		nats.ReconnectHandler(func(*nats.Conn) { reconnected <- struct{}{} }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	topic, _, _ := open(t, nc)
+	sub, err := natspubsub.OpenSubscription(t.Context(), nc, topic.Subject(), "acker",
+		&natspubsub.SubscriptionOptions{AckWait: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	if err := topic.Send(t.Context(), []*driver.Message{message("/shop", "1", "k")}); err != nil {
+		t.Fatal(err)
+	}
+	first := receive(t, sub, 1)
+
+	p.setUp(false)
+	<-disconnected
+	if err := sub.Ack(t.Context(), ackIDs(first)); err == nil || !sub.IsRetryable(err) {
+		t.Fatalf("Ack with the connection down: %v, want a retryable error", err)
+	}
+	p.setUp(true)
+	<-reconnected
+
+	again := receive(t, sub, 1) // fails after 10s when the message stays held
+	if again[0].Attributes["id"] != "1" {
+		t.Errorf("after the failed Ack received id %q, want 1 again", again[0].Attributes["id"])
+	}
+	if err := sub.Ack(t.Context(), ackIDs(again)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// proxy forwards TCP connections to a server; while down it cuts them
+// and refuses new ones.
+type proxy struct {
+	ln     net.Listener
+	target string
+	wg     sync.WaitGroup
+	mu     struct {
+		sync.Mutex
+		up    bool
+		conns map[net.Conn]bool
+	}
+}
+
+// newProxy starts a proxy to target, stopped at cleanup.
+func newProxy(t *testing.T, target string) *proxy {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &proxy{ln: ln, target: target}
+	p.mu.up, p.mu.conns = true, make(map[net.Conn]bool)
+	p.wg.Go(p.accept)
+	t.Cleanup(func() {
+		ln.Close()
+		p.setUp(false)
+		p.wg.Wait()
+	})
+	return p
+}
+
+func (p *proxy) addr() string { return p.ln.Addr().String() }
+
+// setUp lets connections through, or cuts them all.
+func (p *proxy) setUp(up bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.mu.up = up
+	if !up {
+		for c := range p.mu.conns {
+			c.Close()
+		}
+		clear(p.mu.conns)
+	}
+}
+
+func (p *proxy) accept() {
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		s, err := net.Dial("tcp", p.target)
+		p.mu.Lock()
+		if err != nil || !p.mu.up {
+			p.mu.Unlock()
+			c.Close()
+			if s != nil {
+				s.Close()
+			}
+			continue
+		}
+		p.mu.conns[c], p.mu.conns[s] = true, true
+		p.mu.Unlock()
+		for _, pair := range [][2]net.Conn{{c, s}, {s, c}} {
+			p.wg.Go(func() {
+				io.Copy(pair[0], pair[1])
+				pair[0].Close()
+				pair[1].Close()
+			})
+		}
 	}
 }

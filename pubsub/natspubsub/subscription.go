@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -18,7 +17,10 @@ import (
 	"github.com/fjord-data/fjord/pubsub/driver"
 )
 
-var _ driver.Subscription = (*Subscription)(nil)
+var (
+	_ driver.Subscription = (*Subscription)(nil)
+	_ driver.Pinger       = (*Subscription)(nil)
+)
 
 // SubscriptionOptions configure a Subscription. The zero value (or nil)
 // binds to the stream that captures the subject, with the defaults below.
@@ -28,8 +30,10 @@ type SubscriptionOptions struct {
 	// subject.
 	Stream     *jetstream.StreamConfig
 	StreamName string
-	// AckWait is how long a delivered message may stay unacknowledged
-	// before JetStream delivers it again; 0 is 30 seconds.
+	// AckWait is how long JetStream waits for word on a delivered message
+	// before it delivers it again; 0 is 30 seconds. An open Subscription
+	// reports the messages it holds as in progress every AckWait/3, so
+	// AckWait only matters when the process stops or loses its connection.
 	AckWait time.Duration
 	// MaxAckPending bounds the messages delivered and not yet
 	// acknowledged; 0 is 1,000.
@@ -52,6 +56,13 @@ type SubscriptionOptions struct {
 // Subscription receives the messages of one durable JetStream pull
 // consumer with explicit acknowledgement. It is safe for concurrent use.
 //
+// A message received and not yet acknowledged stays with the Subscription
+// while it is open: a goroutine owned by the Subscription tells JetStream
+// every AckWait/3 that such messages are in progress ("+WPI"), so a slow
+// or retrying handler does not get a second copy of its message. They are
+// delivered again after Nack, after Close, AckWait after an Ack or Nack of
+// theirs failed, or AckWait after this process stops reaching the server.
+//
 // Order: JetStream delivers a consumer's messages in stream order, so the
 // messages of one key arrive in the order they were stored; a message
 // redelivered after a Nack or AckWait arrives after later ones.
@@ -63,6 +74,7 @@ type Subscription struct {
 	pollWait       time.Duration
 	closing        context.Context // ends when Close begins
 	close          context.CancelFunc
+	progressDone   chan struct{} // closed when the progress goroutine has ended
 	mu             struct {
 		sync.Mutex
 		closed bool
@@ -95,15 +107,16 @@ func OpenSubscription(ctx context.Context, nc *nats.Conn, subject, consumer stri
 		}
 		streamName = s.CachedInfo().Config.Name
 	}
+	ackWait := orDefault(opts.AckWait, 30*time.Second)
 	maxDeliver := opts.MaxDeliver
 	if maxDeliver == 0 {
 		maxDeliver = -1
 	}
-	c, err := js.CreateOrUpdateConsumer(ctx, streamName, jetstream.ConsumerConfig{
+	c, err := ensureConsumer(ctx, js, streamName, jetstream.ConsumerConfig{
 		Durable:       consumer,
 		FilterSubject: subject,
 		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       orDefault(opts.AckWait, 30*time.Second),
+		AckWait:       ackWait,
 		MaxAckPending: orDefault(opts.MaxAckPending, 1000),
 		MaxDeliver:    maxDeliver,
 		DeliverPolicy: opts.DeliverPolicy,
@@ -116,7 +129,50 @@ func OpenSubscription(ctx context.Context, nc *nats.Conn, subject, consumer stri
 		pollWait:       orDefault(opts.PollWait, 30*time.Second)}
 	s.closing, s.close = context.WithCancel(context.Background())
 	s.mu.outstanding = make(map[string]uint64)
+	s.progressDone = make(chan struct{})
+	go s.reportProgress(max(ackWait/3, time.Millisecond)) // ends when Close begins; Close waits for it
 	return s, nil
+}
+
+// reportProgress tells JetStream every interval that the messages held
+// are in progress, until Close begins. A report that does not get through
+// (the connection is down) is simply missed: AckWait then runs its
+// course.
+func (s *Subscription) reportProgress(interval time.Duration) {
+	defer close(s.progressDone)
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.closing.Done():
+			return
+		case <-t.C:
+		}
+		s.mu.Lock()
+		held := slices.Collect(maps.Keys(s.mu.outstanding))
+		s.mu.Unlock()
+		for _, subj := range held {
+			_ = s.nc.Publish(subj, []byte("+WPI")) // best effort, see above
+		}
+	}
+}
+
+// ensureConsumer binds to the durable consumer of cfg when it exists with
+// the same settings, and otherwise creates or updates it: attaching again
+// is then no configuration change (a cluster-wide proposal, and on older
+// servers a reset of redelivery counts).
+func ensureConsumer(ctx context.Context, js jetstream.JetStream, stream string, cfg jetstream.ConsumerConfig) (jetstream.Consumer, error) {
+	c, err := js.Consumer(ctx, stream, cfg.Durable)
+	if err == nil {
+		have := c.CachedInfo().Config
+		if have.FilterSubject == cfg.FilterSubject && have.AckPolicy == cfg.AckPolicy && have.AckWait == cfg.AckWait &&
+			have.MaxAckPending == cfg.MaxAckPending && have.MaxDeliver == cfg.MaxDeliver && have.DeliverPolicy == cfg.DeliverPolicy {
+			return c, nil
+		}
+	} else if !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return nil, err
+	}
+	return js.CreateOrUpdateConsumer(ctx, stream, cfg)
 }
 
 // Receive returns between 1 and max messages: those available at once, or
@@ -149,12 +205,16 @@ func (s *Subscription) Receive(ctx context.Context, max int) ([]*driver.Message,
 			return nil, s.receiveErr(ctx, err)
 		}
 		msgs, err := s.collect(batch)
-		if len(msgs) > 0 || err != nil {
-			return msgs, s.receiveErr(ctx, err)
+		if len(msgs) == 0 && err == nil {
+			msgs, err = s.poll(ctx)
 		}
-		msgs, err = s.poll(ctx)
-		if len(msgs) > 0 || err != nil {
-			return msgs, s.receiveErr(ctx, err)
+		if len(msgs) > 0 {
+			// Messages taken are the caller's, whatever ended the pull:
+			// returned with an error they would be held until Close.
+			return msgs, nil
+		}
+		if err != nil {
+			return nil, s.receiveErr(ctx, err)
 		}
 	}
 }
@@ -227,7 +287,9 @@ func (s *Subscription) collect(batch jetstream.MessageBatch) ([]*driver.Message,
 // every acknowledgement (a double ack, pipelined: one round trip for the
 // batch). A nil error therefore means the server recorded them, not just
 // that they left this process; an error may leave some acknowledged, and
-// acknowledging one again is harmless.
+// acknowledging one again is harmless. Either way the messages are no
+// longer reported in progress: those the error left unacknowledged are
+// delivered again after AckWait.
 func (s *Subscription) Ack(ctx context.Context, ids []driver.AckID) error {
 	return s.settle(ctx, ids, []byte("+ACK"), "ack")
 }
@@ -252,6 +314,11 @@ func (s *Subscription) settle(ctx context.Context, ids []driver.AckID, body []by
 	}
 	s.mu.Lock()
 	closed := s.mu.closed
+	// Settled or not, they are no longer reported in progress: when this
+	// fails, AckWait brings them back (unless the ack got through).
+	for _, subj := range subjects {
+		delete(s.mu.outstanding, subj)
+	}
 	s.mu.Unlock()
 	if closed {
 		return ErrClosed
@@ -262,40 +329,24 @@ func (s *Subscription) settle(ctx context.Context, ids []driver.AckID, body []by
 	if err := s.request(ctx, subjects, body); err != nil {
 		return fmt.Errorf("natspubsub: %s on %q: %w", what, s.name, err)
 	}
-	s.mu.Lock()
-	for _, subj := range subjects {
-		delete(s.mu.outstanding, subj)
-	}
-	s.mu.Unlock()
 	return nil
 }
 
-// request publishes body to every subject with a reply subject of its
-// own under one inbox, and waits for every reply.
+// request sends body to every subject and waits for the server to
+// confirm each one.
 func (s *Subscription) request(ctx context.Context, subjects []string, body []byte) error {
 	ctx, cancel := context.WithTimeout(ctx, s.requestTimeout)
 	defer cancel()
-	inbox := s.nc.NewInbox()
-	replies := make(chan *nats.Msg, len(subjects))
-	sub, err := s.nc.ChanSubscribe(inbox+".*", replies)
-	if err != nil {
+	msgs := make([]*nats.Msg, len(subjects))
+	for i, subj := range subjects {
+		msgs[i] = &nats.Msg{Subject: subj, Data: body}
+	}
+	gone := false
+	if _, err := pipeline(ctx, s.nc, msgs, func(_ int, r *nats.Msg) { gone = gone || noResponders(r) }); err != nil {
 		return err
 	}
-	defer sub.Unsubscribe()
-	for i, subj := range subjects {
-		if err := s.nc.PublishMsg(&nats.Msg{Subject: subj, Reply: inbox + "." + strconv.Itoa(i), Data: body}); err != nil {
-			return err
-		}
-	}
-	for range subjects {
-		select {
-		case r := <-replies:
-			if r.Header.Get("Status") == "503" {
-				return nats.ErrNoResponders // the consumer is gone
-			}
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+	if gone {
+		return nats.ErrNoResponders // the consumer is gone
 	}
 	return nil
 }
@@ -305,9 +356,11 @@ func (s *Subscription) request(ctx context.Context, subjects []string, body []by
 func (s *Subscription) IsRetryable(err error) bool { return retryable(err) }
 
 // Close ends Receives in progress (they return ErrClosed) and gives the
-// messages received and not acknowledged back for redelivery, without
-// waiting for the server to confirm. The durable consumer stays, and the
-// connection stays open. Close returns nil after the first time too.
+// messages received and not acknowledged back for redelivery, waiting at
+// most RequestTimeout for the server to have them. When the connection is
+// down it gives nothing back: the server redelivers them after AckWait.
+// The durable consumer stays, and the connection stays open. Close
+// returns nil after the first time too.
 func (s *Subscription) Close() error {
 	s.mu.Lock()
 	if s.mu.closed {
@@ -319,16 +372,18 @@ func (s *Subscription) Close() error {
 	outstanding := s.mu.outstanding
 	s.mu.outstanding = nil
 	s.mu.Unlock()
+	<-s.progressDone
+	if len(outstanding) == 0 || checkConnected(s.nc) != nil {
+		return nil
+	}
 	var errs []error
 	for _, subj := range slices.SortedFunc(maps.Keys(outstanding), func(a, b string) int {
 		return cmp.Compare(outstanding[a], outstanding[b])
 	}) {
 		errs = append(errs, s.nc.Publish(subj, []byte("-NAK")))
 	}
-	if len(outstanding) > 0 {
-		errs = append(errs, s.nc.Flush())
-	}
-	if err := errors.Join(errs...); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+	errs = append(errs, s.nc.FlushTimeout(s.requestTimeout))
+	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("natspubsub: closing %q: giving back unacknowledged messages: %w", s.name, err)
 	}
 	return nil

@@ -12,7 +12,10 @@ import (
 	"github.com/fjord-data/fjord/pubsub/driver"
 )
 
-var _ driver.Topic = (*Topic)(nil)
+var (
+	_ driver.Topic  = (*Topic)(nil)
+	_ driver.Pinger = (*Topic)(nil)
+)
 
 // TopicOptions configure a Topic. The zero value (or nil) binds to the
 // stream that already captures the subject.
@@ -23,13 +26,9 @@ type TopicOptions struct {
 	// JetStream's two minutes. When nil, a stream must already capture
 	// the subject.
 	Stream *jetstream.StreamConfig
-	// AckTimeout bounds the wait for a publish acknowledgement, whatever
-	// the context of Send says; 0 is 5 seconds.
+	// AckTimeout bounds the wait for a Send's publish acknowledgements,
+	// whatever its context says; 0 is 5 seconds.
 	AckTimeout time.Duration
-	// MaxPending bounds the publishes awaiting an acknowledgement over all
-	// Sends of the topic; more block Send for a while and then fail,
-	// retryably. 0 is 4,000.
-	MaxPending int
 }
 
 // Topic publishes to one JetStream subject. It is safe for concurrent use.
@@ -46,18 +45,17 @@ type Topic struct {
 
 // OpenTopic opens a topic that publishes to subject over nc, ensuring the
 // stream first when opts.Stream is set. It takes a connection rather than
-// a jetstream.JetStream because the topic sets up its own asynchronous
-// publisher (acknowledgement timeout, pending limit), whose state Close
-// releases. The caller keeps ownership of nc and closes it after the
-// topic.
+// a jetstream.JetStream because it publishes and collects the
+// acknowledgements itself, per Send and with no state left between Sends
+// (jetstream's asynchronous publisher keeps pending acknowledgements and
+// a goroutine per JetStream context). The caller keeps ownership of nc
+// and closes it after the topic.
 func OpenTopic(ctx context.Context, nc *nats.Conn, subject string, opts *TopicOptions) (*Topic, error) {
 	if opts == nil {
 		opts = &TopicOptions{}
 	}
 	ackTimeout := orDefault(opts.AckTimeout, 5*time.Second)
-	js, err := jetstream.New(nc,
-		jetstream.WithPublishAsyncTimeout(ackTimeout),
-		jetstream.WithPublishAsyncMaxPending(orDefault(opts.MaxPending, 4000)))
+	js, err := jetstream.New(nc)
 	if err != nil {
 		return nil, fmt.Errorf("natspubsub: opening topic %q: %w", subject, err)
 	}
@@ -67,20 +65,21 @@ func OpenTopic(ctx context.Context, nc *nats.Conn, subject string, opts *TopicOp
 	return &Topic{nc: nc, js: js, subject: subject, ackTimeout: ackTimeout}, nil
 }
 
-// Send publishes msgs to the topic's subject, pipelined: it sends them all
-// and then waits for JetStream's acknowledgements, so a batch costs about
-// one round trip. Each message carries its attributes as CloudEvents
+// Send publishes msgs to the topic's subject, pipelined: it publishes them
+// all and then waits for JetStream's acknowledgements, so a batch costs
+// about one round trip. Each message carries its attributes as CloudEvents
 // headers ("ce-id", "ce-source", …; Key as "ce-partitionkey") and a
-// Nats-Msg-Id derived from its source and id, so that a message sent
-// again within the stream's duplicate window is stored once.
+// Nats-Msg-Id derived from driver.DedupKey, so that a message sent again
+// within the stream's duplicate window is stored once.
 //
 // Messages are stored in the order of msgs. When the connection is down
 // Send fails at once with ErrNotConnected, having sent nothing. Otherwise
 // an error is a *PublishError naming the messages not acknowledged (some
 // of which may have been stored nonetheless), or the error that stopped
-// sending; messages after a failed one may have been stored, so a retry
+// publishing; messages after a failed one may have been stored, so a retry
 // can store a key's messages out of order when the broker rejects one of
-// them and not the next (a full stream, say).
+// them and not the next (a full stream, say). The wait for
+// acknowledgements is bounded by ctx and TopicOptions.AckTimeout.
 func (t *Topic) Send(ctx context.Context, msgs []*driver.Message) error {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
@@ -90,54 +89,34 @@ func (t *Topic) Send(ctx context.Context, msgs []*driver.Message) error {
 	if err := checkConnected(t.nc); err != nil {
 		return err
 	}
-	futures := make([]jetstream.PubAckFuture, 0, len(msgs))
-	var sendErr error
-	for _, m := range msgs {
-		f, err := t.publish(m)
-		if err != nil {
-			sendErr = fmt.Errorf("natspubsub: publishing to %q: %w", t.subject, err)
-			break
+	nms := make([]*nats.Msg, len(msgs))
+	for i, m := range msgs {
+		nms[i] = &nats.Msg{Subject: t.subject, Header: encodeHeaders(m.Attributes, m.Key), Data: m.Data}
+		if id, ok := msgID(m); ok {
+			nms[i].Header.Set(jetstream.MsgIDHeader, id)
 		}
-		futures = append(futures, f)
 	}
-	waitErr := t.wait(ctx, futures)
-	if sendErr != nil {
-		return sendErr
-	}
-	return waitErr
-}
-
-func (t *Topic) publish(m *driver.Message) (jetstream.PubAckFuture, error) {
-	nm := &nats.Msg{Subject: t.subject, Header: encodeHeaders(m.Attributes, m.Key), Data: m.Data}
-	opts := []jetstream.PublishOpt{jetstream.WithRetryAttempts(0)} // callers retry, never the driver
-	if id, ok := msgID(m); ok {
-		opts = append(opts, jetstream.WithMsgID(id))
-	}
-	return t.js.PublishMsgAsync(nm, opts...)
-}
-
-// wait waits for every future's acknowledgement, for ctx, or for the
-// acknowledgement timeout.
-func (t *Topic) wait(ctx context.Context, futures []jetstream.PubAckFuture) error {
 	ctx, cancel := context.WithTimeout(ctx, t.ackTimeout)
 	defer cancel()
+	errs := make([]error, len(msgs))
+	answered := make([]bool, len(msgs))
+	published, err := pipeline(ctx, t.nc, nms, func(i int, r *nats.Msg) {
+		answered[i] = true
+		errs[i] = pubAckError(r)
+	})
+	if published < len(msgs) {
+		return fmt.Errorf("natspubsub: publishing to %q: %w", t.subject, err)
+	}
 	var perr *PublishError
-	for i, f := range futures {
-		select {
-		case <-f.Ok():
-		case err := <-f.Err():
+	for i := range msgs {
+		if !answered[i] {
+			errs[i] = err // ctx ended first
+		}
+		if errs[i] != nil {
 			if perr == nil {
-				perr = &PublishError{Err: err}
+				perr = &PublishError{Err: errs[i]}
 			}
 			perr.Failed = append(perr.Failed, i)
-		case <-ctx.Done():
-			if perr == nil {
-				perr = &PublishError{Err: ctx.Err()}
-			}
-			for j := i; j < len(futures); j++ {
-				perr.Failed = append(perr.Failed, j)
-			}
-			return perr
 		}
 	}
 	if perr != nil {
@@ -151,16 +130,13 @@ func (t *Topic) wait(ctx context.Context, futures []jetstream.PubAckFuture) erro
 // leader or responder, or an acknowledgement timed out.
 func (t *Topic) IsRetryable(err error) bool { return retryable(err) }
 
-// Close releases the topic's publisher; Sends after Close fail with
-// ErrClosed. Close waits for Sends in progress. It leaves the connection
-// open.
+// Close marks the topic closed once the Sends in progress have
+// returned; Sends after Close fail with ErrClosed. It leaves the
+// connection open.
 func (t *Topic) Close() error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if !t.mu.closed {
-		t.mu.closed = true
-		t.js.CleanupPublisher()
-	}
+	t.mu.closed = true
 	return nil
 }
 

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/fjord-data/fjord/resilience"
 )
 
 // DefaultStatusHeader is the response header that carries the cache status
@@ -189,6 +191,10 @@ func (c *Cache) Close() error {
 // Requests carrying their own validators or a Range, and requests with
 // Cache-Control: no-store, are passed through and not stored. A request
 // with only-if-cached and nothing usable stored gets a 504.
+//
+// A panic of upstream during a request the cache makes on its own
+// goroutine is re-panicked, with the same value, on the goroutine of every
+// caller waiting for that request; a background refresh's panic is logged.
 func (c *Cache) RoundTrip(req *http.Request) (*http.Response, error) {
 	if c.closeCtx.Err() != nil {
 		return c.next.RoundTrip(req)
@@ -519,4 +525,26 @@ func varyFields(respHeader, reqHeader http.Header) ([]VaryField, bool) {
 		}
 	}
 	return fields, true
+}
+
+// FallbackPolicy returns a resilience fallback that answers a failed call
+// with Stale(req, maxAge) when there is such a copy ("serve stale while the
+// dependency is down"), and otherwise returns the failure unchanged. It is
+// for a resilience.Transport in front of the cache, so that the breaker
+// sees every call and an open breaker is answered from the cache:
+//
+//	cache := httpcache.New(http.DefaultTransport, nil)
+//	rt, err := resilience.NewTransport(cache, resilience.TransportOptions{},
+//		cache.FallbackPolicy(time.Hour), resilience.Retry{MaxAttempts: 3}, breakers)
+//
+// With the cache in front instead, Options.StaleIfError does the same job.
+func (c *Cache) FallbackPolicy(maxAge time.Duration) resilience.Fallback[*http.Response] {
+	serve := c.Fallback(maxAge)
+	return resilience.Fallback[*http.Response]{Func: func(ctx context.Context, err error) (*http.Response, error) {
+		req := resilience.RequestFrom(ctx)
+		if req == nil {
+			return nil, err
+		}
+		return serve(req, err)
+	}}
 }

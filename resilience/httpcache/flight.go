@@ -25,6 +25,8 @@ type flight struct {
 	revalidated bool            // res is the stored response freshened by a 304
 	shareable   bool            // res may be served to callers other than the leader
 	err         error
+	panicked    bool // upstream panicked with pv: every waiter re-panics
+	pv          any
 
 	mu struct {
 		sync.Mutex
@@ -83,6 +85,9 @@ func (c *Cache) fetch(req *http.Request, key string, cred *credential, sr *Store
 		err := ctx.Err()
 		c.report(req, key, StatusMiss, 0, err)
 		return nil, err
+	}
+	if fl.panicked {
+		panic(fl.pv) // as the upstream's panic would reach a caller without the cache
 	}
 	now := time.Now()
 	if fl.err != nil {
@@ -148,11 +153,20 @@ func (c *Cache) startFlight(req *http.Request, key string, cred *credential, sr 
 	credHex := cred.String()
 	go func() {
 		defer c.wg.Done()
+		returned := false
+		defer func() {
+			if !returned { // upstream panicked: hand the panic to the waiters, never crash here
+				fl.panicked, fl.pv = true, recover()
+				fl.err = fmt.Errorf("httpcache: upstream panicked: %v", fl.pv)
+				c.logger.Error("httpcache: upstream panicked", "key", key, "background", background, "panic", fl.pv)
+			}
+			c.mu.Lock()
+			delete(c.mu.flights, fk)
+			c.mu.Unlock()
+			close(fl.done)
+		}()
 		c.runFlight(out, &flightCtx{cancel: cancel, stop: stop}, fl, key, credHex, sr, background)
-		c.mu.Lock()
-		delete(c.mu.flights, fk)
-		c.mu.Unlock()
-		close(fl.done)
+		returned = true
 	}()
 	return fl, true
 }
@@ -383,6 +397,17 @@ func merge304(sr *StoredResponse, h http.Header, reqTime, respTime time.Time) (*
 			continue
 		}
 		nh[k] = append([]string(nil), vs...)
+	}
+	if _, ok := h["Date"]; !ok {
+		// RFC 9110 section 6.6.1: a cache adds the Date of receipt to a
+		// response without one; keeping the stored Date would age the
+		// freshened response by the time since the original.
+		nh["Date"] = []string{respTime.UTC().Format(http.TimeFormat)}
+	}
+	if _, ok := h["Age"]; !ok {
+		// The 304 was not served from an intermediary cache (RFC 9111
+		// section 5.1): the stored Age described the original delivery.
+		delete(nh, "Age")
 	}
 	return &StoredResponse{
 		StatusCode:   sr.StatusCode,

@@ -37,8 +37,8 @@ type Options struct {
 	// StartTimeout bounds how long Start waits for the server to be
 	// ready; 0 is 10 seconds.
 	StartTimeout time.Duration
-	// Logger receives the server's notices, warnings and errors (debug
-	// and trace are off); nil discards them.
+	// Logger receives the server's warnings and errors, and its notices
+	// (the start-up banner among them) at debug level; nil discards them.
 	Logger *slog.Logger
 }
 
@@ -229,11 +229,11 @@ type logAdapter struct {
 
 func (l *logAdapter) log(level slog.Level, format string, v []any) {
 	if l.logger != nil {
-		l.logger.Log(context.Background(), level, fmt.Sprintf(format, v...), "component", "nats")
+		l.logger.Log(context.Background(), level, fmt.Sprintf(format, v...))
 	}
 }
 
-func (l *logAdapter) Noticef(format string, v ...any) { l.log(slog.LevelInfo, format, v) }
+func (l *logAdapter) Noticef(format string, v ...any) { l.log(slog.LevelDebug, format, v) }
 func (l *logAdapter) Warnf(format string, v ...any)   { l.log(slog.LevelWarn, format, v) }
 func (l *logAdapter) Debugf(format string, v ...any)  {}
 func (l *logAdapter) Tracef(format string, v ...any)  {}

@@ -1,8 +1,10 @@
 package natsembed_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"os"
 	"strings"
 	"testing"
@@ -125,5 +127,24 @@ func TestRun(t *testing.T) {
 	case <-closed:
 	case <-time.After(10 * time.Second):
 		t.Error("the client was not disconnected when Run ended")
+	}
+}
+
+// TestLogger: the server's notices reach Options.Logger at debug level.
+func TestLogger(t *testing.T) {
+	for _, tt := range []struct {
+		level slog.Level
+		want  bool
+	}{{slog.LevelDebug, true}, {slog.LevelInfo, false}} {
+		var buf bytes.Buffer
+		s, err := natsembed.Start(t.Context(), &natsembed.Options{
+			Logger: slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: tt.level}))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Close()
+		if got := strings.Contains(buf.String(), "Server is ready"); got != tt.want {
+			t.Errorf("at level %v: logged the ready notice %v, want %v:\n%s", tt.level, got, tt.want, buf.String())
+		}
 	}
 }

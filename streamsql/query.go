@@ -1,0 +1,290 @@
+package streamsql
+
+import (
+	"context"
+	"fmt"
+	"iter"
+	"slices"
+	"sync/atomic"
+
+	"github.com/fjord-data/fjord/eventstore"
+	"github.com/fjord-data/fjord/streamsql/internal/exec"
+	"github.com/fjord-data/fjord/streamsql/internal/parse"
+	"github.com/fjord-data/fjord/streamsql/internal/plan"
+)
+
+// QueryOptions tune Query. The zero value works.
+type QueryOptions struct {
+	// FromStart runs a push query over its sources from their first
+	// event, privately. By default a push query starts at the head of the
+	// store (events committed after it starts), and identical push
+	// queries share one running query.
+	FromStart bool
+}
+
+// Query runs a SELECT and yields its output.
+//
+// A pull query (no EMIT clause) reads the current rows of a materialized
+// table (CREATE TABLE … AS SELECT), looking up the key when the WHERE
+// clause fixes it; with AT POSITION p it first waits until the table
+// reflects every event up to p (read your writes). It yields the rows as
+// inserts and ends.
+//
+// A push query (EMIT CHANGES or EMIT FINAL) yields its changelog until ctx
+// ends (the last item is then ctx.Err()), its LIMIT is reached, or it
+// fails. It starts when first pulled, at the head of the store (events
+// committed later), and identical push queries share one running query; a
+// late subscriber to an aggregation first gets its current rows. With
+// QueryOptions.FromStart it runs privately from the first event. On a
+// materialized table it yields the table's current rows, then their
+// changes. A subscriber that falls Options.SubscriberBuffer batches
+// behind is ended with ErrSlowSubscriber.
+//
+// Errors in the statement are *Error values with a position.
+func (e *Engine) Query(ctx context.Context, sql string, opts *QueryOptions) iter.Seq2[Change, error] {
+	var o QueryOptions
+	if opts != nil {
+		o = *opts
+	}
+	stmt, err := parse.Parse(sql)
+	if err != nil {
+		return fail(err)
+	}
+	sel, ok := stmt.(*parse.Select)
+	if !ok {
+		return fail(&Error{Pos: stmt.Position(), Msg: "Query runs a SELECT; use Exec for other statements"})
+	}
+	e.mu.Lock()
+	q, err := plan.Select(sel, e.catalogLocked())
+	var p *persistent
+	if err == nil && q.Source.Materialized {
+		p = e.mu.queries[q.Source.Query]
+		if p == nil {
+			err = fmt.Errorf("%w: the query that materializes %s", ErrNotFound, q.Source.Name)
+		}
+	}
+	e.mu.Unlock()
+	switch {
+	case err != nil:
+		return fail(err)
+	case q.Pull:
+		return e.pull(ctx, q, p)
+	case p != nil:
+		return e.pushTable(ctx, q, p)
+	}
+	return e.push(ctx, q, o)
+}
+
+func fail(err error) iter.Seq2[Change, error] {
+	return func(yield func(Change, error) bool) { yield(Change{}, err) }
+}
+
+func (e *Engine) pull(ctx context.Context, q *plan.Query, p *persistent) iter.Seq2[Change, error] {
+	return func(yield func(Change, error) bool) {
+		if q.AtPosition > 0 {
+			if err := p.table.waitFor(ctx, uint64(q.AtPosition)); err != nil {
+				yield(Change{}, err)
+				return
+			}
+		}
+		rows := p.table.lookup(q.PullKey, q.Source.Window != nil)
+		for i := range rows {
+			rows[i].Row = exec.TableRow(&rows[i], rows[i].Row)
+		}
+		out := exec.NewTransform(q, &exec.ErrorLog{}).Apply(rows)
+		cols := columnsOf(q.Columns)
+		for i := range out {
+			if !yield(convertChange(&out[i], cols, q.Columns), nil) {
+				return
+			}
+		}
+	}
+}
+
+// pushTable follows a materialized table: its rows, then its changes.
+func (e *Engine) pushTable(ctx context.Context, q *plan.Query, p *persistent) iter.Seq2[Change, error] {
+	return func(yield func(Change, error) bool) {
+		sub := p.table.hub.subscribe(p.table.snapshot)
+		defer p.table.hub.unsubscribe(sub)
+		tr := exec.NewTransform(q, p.errs)
+		cols := columnsOf(q.Columns)
+		consume(ctx, sub, cols, q, func(cs []exec.Change) []exec.Change {
+			cs = slices.Clone(cs)
+			for i := range cs {
+				cs[i].Row = exec.TableRow(&cs[i], cs[i].Row)
+				cs[i].Old = exec.TableRow(&cs[i], cs[i].Old)
+			}
+			return tr.Apply(cs)
+		}, tr.Done, yield)
+	}
+}
+
+// consume yields a subscriber's batches until it ends, ctx ends, done
+// reports true or the consumer stops.
+func consume(ctx context.Context, sub *subscriber, cols []Column, q *plan.Query, transform func([]exec.Change) []exec.Change, done func() bool, yield func(Change, error) bool) {
+	for {
+		select {
+		case <-ctx.Done():
+			yield(Change{}, ctx.Err())
+			return
+		case batch, ok := <-sub.ch:
+			if !ok {
+				if err := sub.err(); err != nil {
+					yield(Change{}, err)
+				}
+				return
+			}
+			if transform != nil {
+				batch = transform(batch)
+			}
+			for i := range batch {
+				if !yield(convertChange(&batch[i], cols, q.Columns), nil) {
+					return
+				}
+			}
+			if done != nil && done() {
+				return
+			}
+		}
+	}
+}
+
+// pushQuery is a running push query and its subscribers.
+type pushQuery struct {
+	id     string // PUSH_<n>, for SHOW QUERIES and Errors
+	sql    string
+	key    string
+	hub    *hub
+	table  *table // aggregations: current rows, for subscribers that join late
+	cancel context.CancelFunc
+	errs   *exec.ErrorLog
+	pos    atomic.Uint64
+}
+
+func (e *Engine) push(ctx context.Context, q *plan.Query, o QueryOptions) iter.Seq2[Change, error] {
+	return func(yield func(Change, error) bool) {
+		pq, sub, err := e.joinPush(q, o)
+		if err != nil {
+			yield(Change{}, err)
+			return
+		}
+		defer e.leavePush(pq, sub)
+		consume(ctx, sub, columnsOf(q.Columns), q, nil, nil, yield)
+	}
+}
+
+// joinPush subscribes to the running query with q's text, starting it if
+// needed (always, for FromStart).
+func (e *Engine) joinPush(q *plan.Query, o QueryOptions) (*pushQuery, *subscriber, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.mu.closed {
+		return nil, nil, ErrClosed
+	}
+	key := q.Text
+	if o.FromStart {
+		key = ""
+	}
+	if pq := e.mu.shared[key]; key != "" && pq != nil {
+		var snap func() []exec.Change
+		if pq.table != nil {
+			snap = pq.table.snapshot
+		}
+		return pq, pq.hub.subscribe(snap), nil
+	}
+	from := eventstore.Start
+	if !o.FromStart {
+		h, err := e.store.Head(e.mu.tctx)
+		if err != nil {
+			return nil, nil, err
+		}
+		from = h
+	}
+	e.mu.pushSeq++
+	pq := &pushQuery{id: fmt.Sprintf("PUSH_%d", e.mu.pushSeq), sql: q.Text, key: key, hub: newHub(e.opts.SubscriberBuffer), errs: &exec.ErrorLog{}}
+	e.mu.push[pq.id] = pq
+	if q.Agg != nil {
+		pq.table = newTable(pq.hub)
+	}
+	sub := pq.hub.subscribe(nil)
+	ctx, cancel := context.WithCancel(e.mu.tctx)
+	pq.cancel = cancel
+	if key != "" {
+		e.mu.shared[key] = pq
+	}
+	r := &runner{store: e.store, pipe: exec.New(q, pq.errs), input: q.ReadInput(), from: from,
+		batchSize: e.opts.BatchSize, idle: e.opts.IdleTimeout, name: "push", onBatch: e.opts.Hooks.OnBatch}
+	r.sink = func(ctx context.Context, out []exec.Change, pos uint64) error {
+		pq.pos.Store(pos)
+		if pq.table != nil {
+			pq.table.apply(slices.Clone(out), pos)
+		} else {
+			pq.hub.publish(slices.Clone(out))
+		}
+		return nil
+	}
+	e.twg.Add(1)
+	go func() {
+		defer e.twg.Done()
+		err := r.run(ctx)
+		if ctx.Err() != nil {
+			err = nil
+			if e.mu.tctx.Err() != nil {
+				err = ErrClosed
+			}
+		}
+		e.mu.Lock()
+		if e.mu.shared[key] == pq {
+			delete(e.mu.shared, key)
+		}
+		delete(e.mu.push, pq.id)
+		e.mu.Unlock()
+		pq.hub.close(err)
+		cancel()
+	}()
+	return pq, sub, nil
+}
+
+// leavePush unsubscribes; the last subscriber to leave stops the query.
+func (e *Engine) leavePush(pq *pushQuery, sub *subscriber) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	pq.hub.unsubscribe(sub)
+	if pq.hub.count() == 0 {
+		if e.mu.shared[pq.key] == pq {
+			delete(e.mu.shared, pq.key)
+		}
+		pq.cancel()
+	}
+}
+
+// RunningPushQueries returns how many shared push queries are running.
+func (e *Engine) RunningPushQueries() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.mu.shared)
+}
+
+// Split splits a script into statements (separated by ';'), each in
+// canonical SQL, or returns the first syntax error (an *Error).
+func Split(script string) ([]string, error) {
+	stmts, err := parse.ParseAll(script)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(stmts))
+	for i, s := range stmts {
+		out[i] = parse.String(s)
+	}
+	return out, nil
+}
+
+// IsQuery reports whether a statement is a SELECT (to run with Query).
+func IsQuery(stmt string) bool {
+	s, err := parse.Parse(stmt)
+	if err != nil {
+		return false
+	}
+	_, ok := s.(*parse.Select)
+	return ok
+}
