@@ -37,6 +37,10 @@ type Outbox struct {
 	dialect sqldialect.Dialect
 	table   string
 	wake    wakers
+	inserts struct {
+		sync.Mutex
+		stmts map[int]*sql.Stmt // the INSERT of n rows, prepared on db
+	}
 }
 
 // ErrInvalidOptions is matched by the errors of Open for options it cannot
@@ -61,6 +65,9 @@ func Open(ctx context.Context, db *sql.DB, opts *Options) (*Outbox, error) {
 		if _, err := db.ExecContext(ctx, stmt); err != nil {
 			return nil, fmt.Errorf("outbox: creating table %s: %w", ob.table, err)
 		}
+	}
+	if err := ob.prepare(ctx); err != nil {
+		return nil, fmt.Errorf("outbox: preparing statements: %w", err)
 	}
 	return ob, nil
 }
@@ -152,7 +159,7 @@ func (o *Outbox) Enqueue(ctx context.Context, tx *sql.Tx, msgs ...*pubsub.Messag
 			}
 			args = append(args, row...)
 		}
-		if _, err := tx.ExecContext(ctx, o.insertSQL(len(chunk)), args...); err != nil {
+		if err := o.exec(ctx, tx, len(chunk), args); err != nil {
 			return fmt.Errorf("outbox: writing %d messages to %s: %w", len(chunk), o.table, err)
 		}
 	}
@@ -160,6 +167,53 @@ func (o *Outbox) Enqueue(ctx context.Context, tx *sql.Tx, msgs ...*pubsub.Messag
 		o.wake.signal(true)
 	}
 	return nil
+}
+
+// preparedSizes are the row counts whose INSERT statements Open prepares:
+// Enqueue cannot prepare on the pool while the caller's transaction holds
+// a connection (a pool of one would deadlock).
+var preparedSizes = []int{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 16, 20, 32, 50, 64, 100, 128, maxRowsPerInsert}
+
+// prepare prepares the INSERT statements of preparedSizes.
+func (o *Outbox) prepare(ctx context.Context) error {
+	o.inserts.stmts = make(map[int]*sql.Stmt, len(preparedSizes))
+	for _, n := range preparedSizes {
+		st, err := o.db.PrepareContext(ctx, o.insertSQL(n))
+		if err != nil {
+			return errors.Join(err, o.Close())
+		}
+		o.inserts.stmts[n] = st
+	}
+	return nil
+}
+
+// exec runs the INSERT of n rows in tx, prepared when n is one of
+// preparedSizes.
+func (o *Outbox) exec(ctx context.Context, tx *sql.Tx, n int, args []any) error {
+	o.inserts.Lock()
+	st := o.inserts.stmts[n]
+	o.inserts.Unlock()
+	var err error
+	if st != nil {
+		_, err = tx.StmtContext(ctx, st).ExecContext(ctx, args...)
+	} else {
+		_, err = tx.ExecContext(ctx, o.insertSQL(n), args...)
+	}
+	return err
+}
+
+// Close releases the outbox's prepared statements. It does not close the
+// database; Enqueue still works after Close, preparing its statements
+// each time.
+func (o *Outbox) Close() error {
+	o.inserts.Lock()
+	defer o.inserts.Unlock()
+	var errs []error
+	for _, st := range o.inserts.stmts {
+		errs = append(errs, st.Close())
+	}
+	o.inserts.stmts = nil
+	return errors.Join(errs...)
 }
 
 // Notify wakes the relays of this Outbox in this process, as a commit

@@ -138,6 +138,7 @@ func runOutbox(ctx context.Context, open OpenPubSub, dir string, sc outboxScenar
 		return r, err
 	}
 	defer e.producer.Close()
+	defer e.ob.Close()
 	defer consumerDB.Close()
 	in, err := inbox.Open(ctx, consumerDB, nil)
 	if err != nil {
