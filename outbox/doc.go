@@ -9,10 +9,14 @@
 //
 // It works on SQLite and PostgreSQL through database/sql (any SQLite
 // driver; pgx's stdlib driver on PostgreSQL); package outbox/pgoutbox adds
-// LISTEN/NOTIFY wake-ups on PostgreSQL.
+// LISTEN/NOTIFY wake-ups on PostgreSQL. On SQLite, a pool of one
+// connection (db.SetMaxOpenConns(1)) serves best: writers, the relay
+// among them, then queue in Go instead of sleeping in SQLite's busy
+// handler; a SQLite relay holds no connection of its own.
 //
 //	ob, err := outbox.Open(ctx, db, nil) // creates the fjord_outbox table
 //	…
+//	defer ob.Close() // its prepared statements
 //	tx, err := db.BeginTx(ctx, nil)
 //	… // the business writes
 //	err = ob.Enqueue(ctx, tx, &pubsub.Message{ID: orderID, Source: "/shop/orders",

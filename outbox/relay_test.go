@@ -421,3 +421,29 @@ func TestBrokerDown(t *testing.T) {
 
 // A *pubsub.Topic is what a relay publishes with in a service.
 var _ outbox.Publisher = (*pubsub.Topic)(nil)
+
+// TestOneConnectionPool: on SQLite, a pool of one connection (writers
+// queue in Go, not in SQLite's sleeping busy handler) serves the
+// transactions that enqueue, of prepared and unprepared sizes, and the
+// relay.
+func TestOneConnectionPool(t *testing.T) {
+	db := sqltest.SQLite(t)
+	db.SetMaxOpenConns(1)
+	ob := openOutbox(t, db)
+	p := newFakePublisher()
+	runRelay(t, outbox.NewRelay(ob, p.as("r"), relayOptions(db, outbox.Hooks{})))
+	var want []string
+	for _, size := range []int{1, 11, 3} {
+		var msgs []*pubsub.Message
+		for range size {
+			id := fmt.Sprint(len(want))
+			want = append(want, id)
+			msgs = append(msgs, msg(id, "k"))
+		}
+		enqueue(t, db, ob, msgs...)
+	}
+	waitFor(t, p, "every message", func() bool { return len(p.all()) == len(want) })
+	if diff := cmp.Diff(want, p.ids()); diff != "" {
+		t.Errorf("published (-want +got):\n%s", diff)
+	}
+}
