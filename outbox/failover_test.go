@@ -179,3 +179,16 @@ func killSession(t *testing.T, db *sql.DB, r *outbox.Relay) {
 		t.Fatal(err)
 	}
 }
+
+// TestSchemasLeadApart: outboxes of one name in two schemas of one
+// database (two services sharing a server) each get a leader.
+func TestSchemasLeadApart(t *testing.T) {
+	p := newFakePublisher()
+	for _, name := range []string{"a", "b"} {
+		db := sqltest.Postgres(t)
+		ob := openOutbox(t, db)
+		runRelay(t, outbox.NewRelay(ob, p.as(name), relayOptions(db, outbox.Hooks{})))
+		enqueue(t, db, ob, msg(name, "k"))
+	}
+	waitFor(t, p, "both schemas' messages", func() bool { return len(p.all()) == 2 })
+}

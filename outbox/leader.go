@@ -52,10 +52,10 @@ func (r *Relay) elect(ctx context.Context) (*leader, error) {
 }
 
 // leaderLockKey is the PostgreSQL advisory lock key of the outbox's
-// leadership.
+// leadership: one per table, per schema, per database.
 func (r *Relay) leaderLockKey() int64 {
 	h := fnv.New64a()
-	h.Write([]byte("fjord/outbox-relay/" + r.o.table))
+	h.Write([]byte("fjord/outbox-relay/" + r.o.scope + "." + r.o.table))
 	return int64(h.Sum64())
 }
 

@@ -36,6 +36,7 @@ type Outbox struct {
 	db      *sql.DB
 	dialect sqldialect.Dialect
 	table   string
+	scope   string // PostgreSQL: the schema the table is in, which the advisory lock keys include
 	wake    wakers
 	inserts struct {
 		sync.Mutex
@@ -64,6 +65,13 @@ func Open(ctx context.Context, db *sql.DB, opts *Options) (*Outbox, error) {
 	for _, stmt := range ob.schema() {
 		if _, err := db.ExecContext(ctx, stmt); err != nil {
 			return nil, fmt.Errorf("outbox: creating table %s: %w", ob.table, err)
+		}
+	}
+	if ob.dialect == sqldialect.PostgreSQL {
+		err := db.QueryRowContext(ctx, "SELECT schemaname FROM pg_tables WHERE tablename = $1 AND schemaname = ANY(current_schemas(false)) LIMIT 1",
+			ob.table).Scan(&ob.scope)
+		if err != nil {
+			return nil, fmt.Errorf("outbox: finding the schema of %s: %w", ob.table, err)
 		}
 	}
 	if err := ob.prepare(ctx); err != nil {
@@ -259,7 +267,7 @@ func (o *Outbox) lockAndNotify(msgs []*pubsub.Message) string {
 // keyLock is the advisory lock key of an ordering key of this outbox.
 func (o *Outbox) keyLock(key string) int64 {
 	h := fnv.New64a()
-	h.Write([]byte("fjord/outbox/" + o.table + "\x00" + key))
+	h.Write([]byte("fjord/outbox/" + o.scope + "." + o.table + "\x00" + key))
 	return int64(h.Sum64())
 }
 
