@@ -68,7 +68,8 @@ func Open(ctx context.Context, db *sql.DB, opts *Options) (*Outbox, error) {
 		}
 	}
 	if ob.dialect == sqldialect.PostgreSQL {
-		err := db.QueryRowContext(ctx, "SELECT schemaname FROM pg_tables WHERE tablename = $1 AND schemaname = ANY(current_schemas(false)) LIMIT 1",
+		// The schema the search path resolves the table to.
+		err := db.QueryRowContext(ctx, "SELECT relnamespace::regnamespace::text FROM pg_class WHERE oid = to_regclass($1)",
 			ob.table).Scan(&ob.scope)
 		if err != nil {
 			return nil, fmt.Errorf("outbox: finding the schema of %s: %w", ob.table, err)
