@@ -42,7 +42,8 @@ type BreakerOptions struct {
 	// reaches it. In (0, 1]; default 0.5.
 	FailureRate float64
 	// SlowCall is the duration from which a call counts as slow (also when
-	// it succeeds); 0 disables slow-call tracking.
+	// it succeeds, and when the caller's own deadline ended it: the
+	// dependency did not answer in time); 0 disables slow-call tracking.
 	SlowCall time.Duration
 	// SlowCallRate trips the breaker when slow/calls in the window reaches
 	// it. In (0, 1]; default 1. Used only with SlowCall.
@@ -226,7 +227,16 @@ const (
 	outcomeSuccess outcome = iota
 	outcomeFailure
 	outcomeNeutral
+	// outcomeDeadline: the caller's own deadline ended the call. It is not
+	// the dependency's failure, but the dependency did not answer in time:
+	// with slow-call tracking it counts as a slow call once it lasted
+	// SlowCall, so that a hung dependency still trips the breaker when
+	// every caller sets a deadline shorter than the pipeline's timeouts.
+	// Otherwise it is neutral.
+	outcomeDeadline
 )
+
+var outcomeNames = [...]string{"success", "failure", "neutral", "deadline"}
 
 // record counts the outcome of a call admitted with tok that took from
 // start to end (breaker time; end is only read with slow-call tracking or a
@@ -236,6 +246,12 @@ func (b *Breaker) record(tok uint64, oc outcome, start, end int64) {
 		return // admitted in an earlier period: its outcome no longer counts
 	}
 	slow := b.o.SlowCall > 0 && end-start >= int64(b.o.SlowCall)
+	if oc == outcomeDeadline {
+		oc = outcomeNeutral
+		if slow {
+			oc = outcomeSuccess // counted as a call, and slow
+		}
+	}
 	fail := oc == outcomeFailure
 	if State(tok&3) == StateHalfOpen {
 		b.recordProbe(tok, oc, fail, slow)

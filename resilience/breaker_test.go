@@ -243,3 +243,46 @@ func (s *script) start(args []string) error {
 	synctest.Wait()
 	return nil
 }
+
+// TestCallerDeadlineCountsAsSlow: a hung dependency trips the breaker on
+// its slow-call rate even when every caller's own deadline is shorter than
+// the pipeline's timeouts (those deadlines are not failures); the caller's
+// cancellation stays neutral.
+func TestCallerDeadlineCountsAsSlow(t *testing.T) {
+	hung := func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() }
+	for _, tc := range []struct {
+		name string
+		end  func(ctx context.Context) (context.Context, context.CancelFunc)
+		want resilience.State
+	}{
+		{"deadline", func(ctx context.Context) (context.Context, context.CancelFunc) {
+			return context.WithTimeout(ctx, 80*time.Millisecond)
+		}, resilience.StateOpen},
+		{"short deadline, not slow", func(ctx context.Context) (context.Context, context.CancelFunc) {
+			return context.WithTimeout(ctx, 10*time.Millisecond)
+		}, resilience.StateClosed},
+		{"cancel", func(ctx context.Context) (context.Context, context.CancelFunc) {
+			ctx, cancel := context.WithCancel(ctx)
+			time.AfterFunc(80*time.Millisecond, cancel)
+			return ctx, cancel
+		}, resilience.StateClosed},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				b := must(resilience.NewBreaker("dep", resilience.BreakerOptions{WindowCalls: 10, MinCalls: 5,
+					SlowCall: 50 * time.Millisecond, SlowCallRate: 0.5}))
+				p := mustPipeline[int](t, resilience.Options{}, resilience.Timeout(time.Second), b)
+				var outcomes []string
+				for range 5 {
+					ctx, cancel := tc.end(t.Context())
+					err := p.DoErr(ctx, hung)
+					cancel()
+					outcomes = append(outcomes, fmt.Sprint(errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)))
+				}
+				if got := b.State(); got != tc.want {
+					t.Errorf("breaker %v after 5 calls ended by the caller, want %v (errors passed through: %v)", got, tc.want, outcomes)
+				}
+			})
+		})
+	}
+}

@@ -56,7 +56,7 @@ type StateChange struct {
 // OutcomeEvent describes how an attempt that passed a breaker ended.
 type OutcomeEvent struct {
 	Dependency string
-	Outcome    string // "success", "failure" or "neutral"
+	Outcome    string // "success", "failure", "neutral", or "deadline" (the caller's deadline ended it; see BreakerOptions.SlowCall)
 	Latency    time.Duration
 	Err        error
 }

@@ -117,6 +117,9 @@ func (p *Pipeline[T]) outcomeOf(ctx context.Context, err error) outcome {
 	case p.isNeutral(err) || isRejection(err):
 		return outcomeNeutral
 	case ctx.Err() != nil && !errors.Is(context.Cause(ctx), ErrTimeout):
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return outcomeDeadline
+		}
 		return outcomeNeutral
 	}
 	return outcomeFailure
@@ -145,7 +148,7 @@ func (p *Pipeline[T]) runBreaker(ctx context.Context, i int, now int64, b *Break
 	oc := p.outcomeOf(ctx, err)
 	b.record(tok, oc, now+off, end+off)
 	if f := p.hooks.OnOutcome; f != nil {
-		f(ctx, OutcomeEvent{Dependency: b.name, Outcome: [...]string{"success", "failure", "neutral"}[oc], Latency: time.Duration(end - now), Err: err})
+		f(ctx, OutcomeEvent{Dependency: b.name, Outcome: outcomeNames[oc], Latency: time.Duration(end - now), Err: err})
 	}
 	return v, err
 }

@@ -16,7 +16,7 @@ import (
 // ResilienceMetrics are the metrics of resilience pipelines, labelled by
 // dependency (bounded by the breaker registry's size):
 //
-//	fjord_resilience_calls_total{dependency,outcome}       attempts that passed a breaker: success, failure or neutral
+//	fjord_resilience_calls_total{dependency,outcome}       attempts that passed a breaker: success, failure, neutral or deadline
 //	fjord_resilience_call_duration_seconds{dependency}     their latency
 //	fjord_resilience_rejections_total{dependency,policy}   calls refused: breaker, bulkhead, ratelimit, adaptive, budget
 //	fjord_resilience_retries_total{dependency}             retries decided
@@ -43,7 +43,7 @@ func NewResilienceMetrics(reg *Registry) (*ResilienceMetrics, error) {
 		return prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "fjord_resilience_" + name, Help: help}, []string{"dependency"})
 	}
 	m := &ResilienceMetrics{
-		calls:      counter("calls_total", "Attempts that passed a circuit breaker, by outcome (success, failure, neutral).", "dependency", "outcome"),
+		calls:      counter("calls_total", "Attempts that passed a circuit breaker, by outcome (success, failure, neutral, deadline: the caller's deadline ended it).", "dependency", "outcome"),
 		rejections: counter("rejections_total", "Calls refused by a policy.", "dependency", "policy"),
 		timeouts:   counter("timeouts_total", "Total and per-attempt timeouts that expired.", "dependency", "scope"),
 		retries:    counter("retries_total", "Retries decided by the retry policy.", "dependency"),

@@ -111,7 +111,8 @@ func (l *serveLog) String() string {
 func startServeProcess(t *testing.T, bin, dsn, schema string) string {
 	t.Helper()
 	log := &serveLog{addrs: make(chan string, 1)}
-	cmd := exec.Command(bin, "serve", "--postgres", dsn, "--schema", schema, "--listen", "127.0.0.1:0", "--log-format", "json")
+	cmd := exec.Command(bin, "serve", "--postgres", dsn, "--schema", schema, "--listen", "127.0.0.1:0", "--log-format", "json",
+		"--data", t.TempDir(), "--nats", "off") // each node its own data directory, as on separate machines
 	cmd.Env = append(os.Environ(), "FJORD_POSTGRES=", "FJORD_SCHEMA=", "FJORD_LISTEN=")
 	cmd.Stderr = log
 	if err := cmd.Start(); err != nil {

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -16,8 +17,31 @@ import (
 
 // SQLScenarios are the scenarios of `fjord bench sql`.
 func SQLScenarios() []string {
-	return []string{"filter-project", "tumbling-10k", "pull-lookup", "push-delivery"}
+	return []string{"filter-project", "tumbling-10k", "pull-lookup", "push-delivery",
+		"push-fanout", "persistent-memory", "persistent-throughput"}
 }
+
+// SQLConfig sizes the streaming SQL scenarios. The zero value takes each
+// scenario's defaults.
+type SQLConfig struct {
+	// Events per scenario (default 1,000,000 for filter-project,
+	// tumbling-10k and pull-lookup's fill; see SQL for the others).
+	Events int
+	// Ops for pull-lookup and push-delivery (default 20,000).
+	Ops int
+	// Subscribers of push-fanout's shared query (default 1,000).
+	Subscribers int
+	// PassPercent is the share of events push-fanout's query passes
+	// (0.1 to 100, in steps of 0.1; default 1).
+	PassPercent float64
+	// Keys is persistent-memory's large table (default 1,000,000).
+	Keys int
+	// Dir is where persistent scenarios make their Pebble directories;
+	// "" is os.TempDir().
+	Dir string
+}
+
+func (c SQLConfig) events(def int) int { return cmp.Or(c.Events, def) }
 
 // SQL runs one streaming SQL scenario on a fresh in-memory store (so that
 // the figures are the engine's, not the store's):
@@ -34,12 +58,25 @@ func SQLScenarios() []string {
 //   - push-delivery: one push query; each of ops events is appended after
 //     the previous one arrived, and timed from before the append to its
 //     delivery.
+//   - push-fanout: one push query shared by cfg.Subscribers iterators
+//     against the same with one (SQLExtra.Ratio); events (default 200,000)
+//     are appended while the clock runs, cfg.PassPercent of them pass.
+//   - persistent-memory: a persistent GROUP BY table with Pebble state
+//     over 100 keys (events, default 200,000), then over cfg.Keys keys
+//     (one event a key): the heap it adds, and its Pebble directory.
+//   - persistent-throughput: a persistent GROUP BY table over 10,000 keys
+//     catching up with events (default 500,000), Pebble state against the
+//     in-memory state store (SQLExtra.Ratio).
 //
 // Besides the wall-clock rate, each result has the CPU time the process
 // used while the clock ran, and the rate per CPU-second: on a machine
 // shared with other work, that is the per-core figure.
-func SQL(ctx context.Context, scenario string, events, ops int) (SQLResult, error) {
-	return runSQL(ctx, scenario, events, ops)
+func SQL(ctx context.Context, scenario string, cfg SQLConfig) (SQLResult, error) {
+	if cfg.Events < 0 || cfg.Ops < 0 || cfg.Subscribers < 0 || cfg.Keys < 0 || cfg.PassPercent < 0 || cfg.PassPercent > 100 || cfg.PassPercent > 0 && cfg.PassPercent < 0.1 {
+		return SQLResult{}, errors.New("bench sql: sizes must not be negative, and the pass percentage between 0.1 and 100")
+	}
+	cfg.Ops = cmp.Or(cfg.Ops, 20000)
+	return runSQL(ctx, scenario, cfg)
 }
 
 // SQLResult is a Result with the CPU time used while the clock ran.
@@ -47,9 +84,29 @@ type SQLResult struct {
 	Result
 	CPUSeconds      float64 `json:"cpu_seconds"`
 	EventsPerCPUSec float64 `json:"events_per_cpu_sec"`
+	SQLExtra
 }
 
-func runSQL(ctx context.Context, scenario string, events, ops int) (SQLResult, error) {
+func runSQL(ctx context.Context, scenario string, cfg SQLConfig) (SQLResult, error) {
+	switch scenario {
+	case "push-fanout", "persistent-memory", "persistent-throughput":
+		// These make their own stores and engines (several per run).
+		r := &SQLResult{Result: Result{Scenario: scenario}}
+		var err error
+		switch scenario {
+		case "push-fanout":
+			err = sqlFanout(ctx, cfg, r)
+		case "persistent-memory":
+			err = sqlPersistentMemory(ctx, cfg, r)
+		default:
+			err = sqlPersistentThroughput(ctx, cfg, r)
+		}
+		if r.CPUSeconds > 0 {
+			r.EventsPerCPUSec = float64(r.Events) / r.CPUSeconds
+		}
+		return *r, err
+	}
+	events, ops := cfg.events(1000000), cfg.Ops
 	store := eventstore.New(memstore.New(), nil)
 	defer store.Close()
 	e, err := streamsql.New(store, nil)

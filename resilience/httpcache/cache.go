@@ -454,18 +454,20 @@ func cacheKey(u *url.URL) string {
 	return lowerASCII(u.Scheme) + "://" + lowerASCII(u.Host) + path + "?" + u.RawQuery
 }
 
-// credential is the SHA-256 of a request's Authorization field.
+// credential is the SHA-256 of a request's Authorization and Cookie
+// fields: a client cache shared by a service's calls on behalf of many
+// users never serves one user's response to another.
 type credential struct {
 	hex [64]byte
 	ok  bool
 }
 
 func (cr *credential) setFrom(h http.Header) {
-	vs := h["Authorization"]
-	if len(vs) == 0 {
+	auth, cookie := h["Authorization"], h["Cookie"]
+	if len(auth) == 0 && len(cookie) == 0 {
 		return
 	}
-	sum := sha256.Sum256([]byte(strings.Join(vs, ", ")))
+	sum := sha256.Sum256([]byte(strings.Join(auth, ", ") + "\x00" + strings.Join(cookie, "; ")))
 	hex.Encode(cr.hex[:], sum[:])
 	cr.ok = true
 }

@@ -508,13 +508,16 @@ func TestVary(t *testing.T) {
 func TestAuthorization(t *testing.T) {
 	alice := http.Header{"Authorization": {"Bearer alice"}}
 	bob := http.Header{"Authorization": {"Bearer bob"}}
+	carol := http.Header{"Cookie": {"session=carol"}}
 	scenario(t, nil, versioned("max-age=60"), nil, []step{
 		{header: alice, want: result{Code: 200, Status: "miss", Body: "v1", Calls: 1}},
 		{header: bob, want: result{Code: 200, Status: "miss", Body: "v2", Calls: 2}},
 		{want: result{Code: 200, Status: "miss", Body: "v3", Calls: 3}},
-		{header: alice, want: result{Code: 200, Status: "hit", Body: "v1", Calls: 3}},
-		{header: bob, want: result{Code: 200, Status: "hit", Body: "v2", Calls: 3}},
-		{want: result{Code: 200, Status: "hit", Body: "v3", Calls: 3}},
+		{header: carol, want: result{Code: 200, Status: "miss", Body: "v4", Calls: 4}},
+		{header: alice, want: result{Code: 200, Status: "hit", Body: "v1", Calls: 4}},
+		{header: bob, want: result{Code: 200, Status: "hit", Body: "v2", Calls: 4}},
+		{want: result{Code: 200, Status: "hit", Body: "v3", Calls: 4}},
+		{header: carol, want: result{Code: 200, Status: "hit", Body: "v4", Calls: 4}},
 	})
 }
 

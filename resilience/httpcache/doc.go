@@ -37,9 +37,9 @@
 //     Options.MaxEntryBytes is streamed to the caller that asked first
 //     instead, and neither stored nor shared.
 //   - Vary: each variant is stored under the request's values of the fields
-//     it names. Authorization is always part of the variant (as a SHA-256,
-//     never the credential itself): one caller's response is never served
-//     to another credential.
+//     it names. Authorization and Cookie are always part of the variant (as
+//     a SHA-256, never the credential itself): one caller's response is
+//     never served to another credential.
 //   - Unsafe methods (POST, PUT, DELETE, …) that succeed invalidate the URL
 //     and their Location and Content-Location on the same host.
 //   - Requests carrying their own conditionals or Range, or Cache-Control:

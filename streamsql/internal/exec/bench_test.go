@@ -78,3 +78,31 @@ func BenchmarkTumbling10k(b *testing.B) {
 		return buf[j]
 	})
 }
+
+// BenchmarkGroupBySave is one event through a GROUP BY over 10,000 keys
+// with COUNT and SUM, then the state Save of a persistent query after
+// every batch of 512 (each dirty group encoded), as a persistent table
+// query runs.
+func BenchmarkGroupBySave(b *testing.B) {
+	p := benchPipeline(b, `CREATE STREAM clicks (k STRING, v BIGINT) WITH (SOURCE='click-')`,
+		`SELECT k, COUNT(*) AS n, SUM(v) AS total FROM clicks GROUP BY k EMIT CHANGES`)
+	data := make([][]byte, 10000)
+	for i := range data {
+		data[i] = fmt.Appendf(nil, `{"k":"key-%d","v":%d}`, i, i%13)
+	}
+	const batch = 512
+	events := make([]Event, batch)
+	saved := 0
+	put := func(key string, val []byte) { saved += len(val) }
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i += batch {
+		n := min(batch, b.N-i)
+		for j := range n {
+			events[j] = Event{Stream: "click-1", Type: "Placed", Time: int64(i + j), Position: int64(i + j + 1), Version: 1, Data: data[(i+j)%len(data)]}
+		}
+		p.Process(events[:n])
+		p.Save(put)
+	}
+	b.ReportMetric(float64(saved)/float64(b.N), "state-B/op")
+}

@@ -1,6 +1,7 @@
 package exec
 
 import (
+	"encoding/binary"
 	"fmt"
 	"slices"
 
@@ -98,6 +99,17 @@ func (p *Pipeline) Watermark(ms int64) []Change {
 	return p.limit(p.agg.watermark(ms))
 }
 
+// Expired returns the keys (Change.Key) of the windowed rows that the last
+// Process or Watermark dropped from the state past their RETENTION. No
+// change is emitted for them; a materialized table drops them too. The
+// slice is reused by the next call.
+func (p *Pipeline) Expired() []string {
+	if p.agg == nil {
+		return nil
+	}
+	return p.agg.expired
+}
+
 // StreamTime returns the largest ROWTIME seen or watermark set.
 func (p *Pipeline) StreamTime() int64 {
 	if p.agg == nil {
@@ -145,7 +157,9 @@ func (p *Pipeline) Save(put func(key string, val []byte)) {
 				continue
 			}
 			if g, ok := a.groups[id]; ok {
-				put("g"+id, encodeGroup(g))
+				var val []byte
+				val, a.encBuf = encodeGroup(g, a.encBuf)
+				put("g"+id, val)
 			} else {
 				put("g"+id, nil)
 			}
@@ -239,17 +253,39 @@ func (p *Pipeline) Rows() []Change {
 	return out
 }
 
-func encodeGroup(g *group) []byte {
-	emitted := Value{}
+// encodeGroup returns a group's state: types.AppendRow of [ws, we, n,
+// lastTime, lastOff, closed, ARRAY keyVals, ARRAY emitted or NULL, each
+// accumulator's State()], which aggregator.load reverses. It writes the
+// encoding directly into scratch (returned for reuse, as a persistent
+// query encodes every group it touched after each batch) and returns an
+// exact-size copy, which the state store may keep.
+func encodeGroup(g *group, scratch []byte) (val, buf []byte) {
+	b := binary.AppendUvarint(scratch[:0], uint64(8+len(g.accs)))
+	for _, i := range [...]int64{g.ws, g.we, g.n, g.lastTime, g.lastOff} {
+		b = types.AppendKey(b, types.NewInt(i))
+	}
+	b = types.AppendKey(b, types.NewBool(g.closed))
+	b = appendArray(b, g.keyVals)
 	if g.emitted != nil {
-		emitted = types.NewArray(g.emitted)
+		b = appendArray(b, g.emitted)
+	} else {
+		b = types.AppendKey(b, Value{})
 	}
-	row := []Value{types.NewInt(g.ws), types.NewInt(g.we), types.NewInt(g.n), types.NewInt(g.lastTime),
-		types.NewInt(g.lastOff), types.NewBool(g.closed), types.NewArray(g.keyVals), emitted}
 	for _, acc := range g.accs {
-		row = append(row, acc.State())
+		b = types.AppendKey(b, acc.State())
 	}
-	return types.AppendRow(nil, row)
+	return slices.Clone(b), b
+}
+
+// appendArray appends what types.AppendKey appends for types.NewArray(vs),
+// without boxing vs in a Value.
+func appendArray(b []byte, vs []Value) []byte {
+	b = append(b, byte(types.Array))
+	b = binary.AppendUvarint(b, uint64(len(vs)))
+	for _, v := range vs {
+		b = types.AppendKey(b, v)
+	}
+	return b
 }
 
 func (a *aggregator) load(id string, row []Value) error {
