@@ -59,7 +59,8 @@ type SubscriptionOptions struct {
 	// of order. On nats-server 2.14 and later it is the server's consumer
 	// reset; on older servers the consumer is deleted and created again
 	// with the same settings, starting at the stream sequence after the
-	// floor. Either way delivery counts start again at 1.
+	// floor (the version is the connected server's). Either way delivery
+	// counts start again at 1.
 	ResumeFromAckFloor bool
 	// RequestTimeout bounds Ack and Nack waiting for the server, whatever
 	// their context says; 0 is 5 seconds.
@@ -82,7 +83,9 @@ type SubscriptionOptions struct {
 //
 // Order: JetStream delivers a consumer's messages in stream order, so the
 // messages of one key arrive in the order they were stored; a message
-// redelivered after a Nack or AckWait arrives after later ones.
+// redelivered after a Nack or AckWait arrives after later ones already
+// delivered. SubscriptionOptions.ResumeFromAckFloor keeps the order
+// across a process that died holding messages.
 type Subscription struct {
 	nc             *nats.Conn
 	consumer       jetstream.Consumer
