@@ -43,6 +43,11 @@ type aggregator struct {
 	rowBuf     []Value  // the aggregate row, before projection
 	encBuf     []byte   // scratch for encoding groups' state (Save)
 	pending    []Change // deletes of merged sessions, emitted at the next flush
+	// store, when set (Pipeline.KeepEncoded, unwindowed only), holds every
+	// group encoded; groups holds those decoded, at most maxHot between
+	// batches, and a batch decodes the cold groups it touches.
+	store  *GroupStore
+	maxHot int
 }
 
 type group struct {
@@ -109,6 +114,7 @@ func groupID(key []Value, ws int64, windowed bool) string {
 
 // process folds a batch of input changes and returns the output changes.
 func (a *aggregator) process(in []Change) []Change {
+	a.spill()
 	for _, c := range in {
 		switch c.Op {
 		case Insert:
@@ -180,6 +186,11 @@ func (a *aggregator) group(key []Value, ws, we int64, windowed bool) *group {
 	g := a.groups[string(b)]
 	if g == nil {
 		id := string(b)
+		if a.store != nil {
+			if val := a.store.get(id); val != nil {
+				return a.decode(id, val)
+			}
+		}
 		g = a.newGroup(id, slices.Clone(key), ws, we)
 		a.groups[id] = g
 		if a.win != nil {
@@ -437,3 +448,34 @@ func (a *aggregator) watermark(t int64) []Change {
 }
 
 const metaKey = "\x00meta"
+
+// decode restores a cold group from the store into groups. The encoding
+// was written by encodeGroup or checked by Pipeline.Load, so an error is
+// a bug.
+func (a *aggregator) decode(id string, val []byte) *group {
+	row, _, err := types.DecodeRow(val)
+	if err == nil {
+		err = a.load(id, row)
+	}
+	if err != nil {
+		panic(fmt.Sprintf("streamsql: decoding group %q kept encoded: %v", id, err))
+	}
+	return a.groups[id]
+}
+
+// spill drops decoded groups beyond maxHot, down to three quarters of it,
+// so that a batch touching a few cold groups does not spill every time.
+// Only clean groups are dropped: between a Save whose changes were
+// published and the next batch, the store holds every group as it is.
+func (a *aggregator) spill() {
+	if a.store == nil || len(a.groups) <= a.maxHot || len(a.dirty) > 0 || len(a.store.staged) > 0 {
+		return
+	}
+	target := a.maxHot - a.maxHot/4
+	for id := range a.groups {
+		if len(a.groups) <= target {
+			break
+		}
+		delete(a.groups, id)
+	}
+}

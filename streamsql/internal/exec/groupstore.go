@@ -1,0 +1,143 @@
+package exec
+
+import (
+	"encoding/binary"
+	"fmt"
+	"slices"
+	"sync"
+
+	"github.com/fjord-data/fjord/streamsql/internal/types"
+)
+
+// GroupStore keeps every group of a persistent, unwindowed aggregation
+// encoded (the bytes Save writes, about 100 B a group instead of several
+// hundred decoded), as of the last Publish. The pipeline decodes a group
+// when a batch touches it and keeps at most a bounded number decoded; the
+// rest live only here (and in the state store). Pull queries read the
+// aggregation's rows from here, so that the rows are not held a second
+// time.
+//
+// One goroutine, the pipeline's, writes (Save stages, Publish applies);
+// any number may read concurrently.
+type GroupStore struct {
+	mu     sync.RWMutex
+	groups map[string][]byte // group id → encodeGroup's bytes
+	// staged is what Save wrote since the last Publish (a nil value
+	// deletes); only the writer touches it.
+	staged []stagedGroup
+}
+
+type stagedGroup struct {
+	id  string
+	val []byte
+}
+
+func newGroupStore() *GroupStore { return &GroupStore{groups: map[string][]byte{}} }
+
+// Publish makes what the last Save wrote visible to readers. Call it once
+// the state is committed, under whatever lock orders the readers' view
+// with the changes of that batch.
+func (s *GroupStore) Publish() {
+	if len(s.staged) == 0 {
+		return
+	}
+	s.mu.Lock()
+	for _, e := range s.staged {
+		if e.val == nil {
+			delete(s.groups, e.id)
+		} else {
+			s.groups[e.id] = e.val
+		}
+	}
+	s.mu.Unlock()
+	clear(s.staged)
+	s.staged = s.staged[:0]
+}
+
+// get returns a group's encoding, nil if there is none.
+func (s *GroupStore) get(id string) []byte {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.groups[id]
+}
+
+func (s *GroupStore) put(id string, val []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.groups[id] = val
+}
+
+// Lookup returns the row of the group with id (the group key's encoding,
+// as in Change.Key) as an insert, and false when the group has no row.
+func (s *GroupStore) Lookup(id string) (Change, bool, error) {
+	val := s.get(id)
+	if val == nil {
+		return Change{}, false, nil
+	}
+	return rowOfGroup(id, val)
+}
+
+// Rows returns every group's row as an insert, in key order.
+func (s *GroupStore) Rows() ([]Change, error) {
+	s.mu.RLock()
+	ids := make([]string, 0, len(s.groups))
+	for id := range s.groups {
+		ids = append(ids, id)
+	}
+	vals := make([][]byte, 0, len(ids))
+	slices.Sort(ids)
+	for _, id := range ids {
+		vals = append(vals, s.groups[id])
+	}
+	s.mu.RUnlock()
+	var out []Change
+	for i, id := range ids {
+		c, ok, err := rowOfGroup(id, vals[i])
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}
+
+// Len returns the number of groups.
+func (s *GroupStore) Len() int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return len(s.groups)
+}
+
+// rowOfGroup decodes the head of an unwindowed group's encoding (see
+// encodeGroup) into the insert of its emitted row, without decoding the
+// accumulators' state.
+func rowOfGroup(id string, val []byte) (Change, bool, error) {
+	var head [8]Value
+	if err := decodeHead(val, head[:]); err != nil {
+		return Change{}, false, fmt.Errorf("streamsql: group state %q: %w", id, err)
+	}
+	if head[7].IsNull() {
+		return Change{}, false, nil
+	}
+	return Change{Op: Insert, Row: head[7].List(), Key: id, KeyVals: head[6].List(),
+		WindowStart: head[0].I, WindowEnd: head[1].I, Time: head[3].I, Offset: head[4].I}, true, nil
+}
+
+// decodeHead decodes the first len(into) values of a row encoding.
+func decodeHead(val []byte, into []Value) error {
+	n, w := binary.Uvarint(val)
+	if w <= 0 || n < uint64(len(into)) {
+		return types.ErrCorrupt
+	}
+	b := val[w:]
+	for i := range into {
+		v, rest, err := types.DecodeKey(b)
+		if err != nil {
+			return err
+		}
+		into[i], b = v, rest
+	}
+	return nil
+}
