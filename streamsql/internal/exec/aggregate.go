@@ -187,7 +187,7 @@ func (a *aggregator) group(key []Value, ws, we int64, windowed bool) *group {
 	if g == nil {
 		id := string(b)
 		if a.store != nil {
-			if val := a.store.get(id); val != nil {
+			if val, ok := a.store.get(id); ok {
 				return a.decode(id, val)
 			}
 		}
@@ -452,8 +452,8 @@ const metaKey = "\x00meta"
 // decode restores a cold group from the store into groups. The encoding
 // was written by encodeGroup or checked by Pipeline.Load, so an error is
 // a bug.
-func (a *aggregator) decode(id string, val []byte) *group {
-	row, _, err := types.DecodeRow(val)
+func (a *aggregator) decode(id string, val string) *group {
+	row, _, err := types.DecodeRow([]byte(val))
 	if err == nil {
 		err = a.load(id, row)
 	}

@@ -21,18 +21,19 @@ import (
 // any number may read concurrently.
 type GroupStore struct {
 	mu     sync.RWMutex
-	groups map[string][]byte // group id → encodeGroup's bytes
+	groups map[string]string // group id → encodeGroup's bytes
 	// staged is what Save wrote since the last Publish (a nil value
 	// deletes); only the writer touches it.
 	staged []stagedGroup
 }
 
 type stagedGroup struct {
-	id  string
-	val []byte
+	id      string
+	val     string
+	deleted bool
 }
 
-func newGroupStore() *GroupStore { return &GroupStore{groups: map[string][]byte{}} }
+func newGroupStore() *GroupStore { return &GroupStore{groups: map[string]string{}} }
 
 // Publish makes what the last Save wrote visible to readers. Call it once
 // the state is committed, under whatever lock orders the readers' view
@@ -43,7 +44,7 @@ func (s *GroupStore) Publish() {
 	}
 	s.mu.Lock()
 	for _, e := range s.staged {
-		if e.val == nil {
+		if e.deleted {
 			delete(s.groups, e.id)
 		} else {
 			s.groups[e.id] = e.val
@@ -54,14 +55,15 @@ func (s *GroupStore) Publish() {
 	s.staged = s.staged[:0]
 }
 
-// get returns a group's encoding, nil if there is none.
-func (s *GroupStore) get(id string) []byte {
+// get returns a group's encoding.
+func (s *GroupStore) get(id string) (string, bool) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return s.groups[id]
+	val, ok := s.groups[id]
+	return val, ok
 }
 
-func (s *GroupStore) put(id string, val []byte) {
+func (s *GroupStore) put(id string, val string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.groups[id] = val
@@ -70,8 +72,8 @@ func (s *GroupStore) put(id string, val []byte) {
 // Lookup returns the row of the group with id (the group key's encoding,
 // as in Change.Key) as an insert, and false when the group has no row.
 func (s *GroupStore) Lookup(id string) (Change, bool, error) {
-	val := s.get(id)
-	if val == nil {
+	val, ok := s.get(id)
+	if !ok {
 		return Change{}, false, nil
 	}
 	return rowOfGroup(id, val)
@@ -84,7 +86,7 @@ func (s *GroupStore) Rows() ([]Change, error) {
 	for id := range s.groups {
 		ids = append(ids, id)
 	}
-	vals := make([][]byte, 0, len(ids))
+	vals := make([]string, 0, len(ids))
 	slices.Sort(ids)
 	for _, id := range ids {
 		vals = append(vals, s.groups[id])
@@ -113,7 +115,7 @@ func (s *GroupStore) Len() int {
 // rowOfGroup decodes the head of an unwindowed group's encoding (see
 // encodeGroup) into the insert of its emitted row, without decoding the
 // accumulators' state.
-func rowOfGroup(id string, val []byte) (Change, bool, error) {
+func rowOfGroup(id string, val string) (Change, bool, error) {
 	var head [8]Value
 	if err := decodeHead(val, head[:]); err != nil {
 		return Change{}, false, fmt.Errorf("streamsql: group state %q: %w", id, err)
@@ -126,12 +128,12 @@ func rowOfGroup(id string, val []byte) (Change, bool, error) {
 }
 
 // decodeHead decodes the first len(into) values of a row encoding.
-func decodeHead(val []byte, into []Value) error {
-	n, w := binary.Uvarint(val)
+func decodeHead(val string, into []Value) error {
+	n, w := binary.Uvarint([]byte(val[:min(len(val), binary.MaxVarintLen64)]))
 	if w <= 0 || n < uint64(len(into)) {
 		return types.ErrCorrupt
 	}
-	b := val[w:]
+	b := []byte(val[w:])
 	for i := range into {
 		v, rest, err := types.DecodeKey(b)
 		if err != nil {

@@ -146,12 +146,16 @@ func (p *Pipeline) Save(put func(key string, val []byte)) {
 				continue
 			}
 			var val []byte
-			if g, ok := a.groups[id]; ok {
+			g, ok := a.groups[id]
+			if ok {
 				val, a.encBuf = encodeGroup(g, a.encBuf)
 			}
 			put("g"+id, val)
-			if a.store != nil {
-				a.store.staged = append(a.store.staged, stagedGroup{id: id, val: val})
+			if s := a.store; s != nil && ok {
+				// A string of its own: 8 bytes less a group than []byte.
+				s.staged = append(s.staged, stagedGroup{id: id, val: string(a.encBuf)})
+			} else if s != nil {
+				s.staged = append(s.staged, stagedGroup{id: id, deleted: true})
 			}
 		}
 		clear(a.dirty)
@@ -212,7 +216,7 @@ func (p *Pipeline) Load(key string, val []byte) error {
 			return err
 		}
 		if s := p.agg.store; s != nil {
-			s.put(id, slices.Clone(val))
+			s.put(id, string(val))
 			if len(p.agg.groups) > p.agg.maxHot {
 				delete(p.agg.groups, id)
 			}
