@@ -58,7 +58,7 @@ type Options struct {
 	// (default 256).
 	SubscriberBuffer int
 	// DecodedGroups is how many groups of a persistent query's unwindowed
-	// GROUP BY stay decoded between batches (default 8,192, at several
+	// GROUP BY stay decoded between batches (default 16,384, at several
 	// hundred bytes each; negative: none). The others are kept only
 	// encoded, at about 100 bytes each, and decoded when a batch touches
 	// them; the query's table reads its rows from that encoding.
@@ -131,7 +131,7 @@ func New(store *eventstore.Store, opts *Options) (*Engine, error) {
 		o.SubscriberBuffer = 256
 	}
 	if o.DecodedGroups == 0 {
-		o.DecodedGroups = 1 << 13
+		o.DecodedGroups = 1 << 14
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)

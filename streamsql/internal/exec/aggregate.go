@@ -42,6 +42,7 @@ type aggregator struct {
 	idBuf      []byte
 	rowBuf     []Value  // the aggregate row, before projection
 	encBuf     []byte   // scratch for encoding groups' state (Save)
+	decBuf     []byte   // scratch for decoding groups kept encoded
 	pending    []Change // deletes of merged sessions, emitted at the next flush
 	// store, when set (Pipeline.KeepEncoded, unwindowed only), holds every
 	// group encoded; groups holds those decoded, at most maxHot between
@@ -453,9 +454,12 @@ const metaKey = "\x00meta"
 // was written by encodeGroup or checked by Pipeline.Load, so an error is
 // a bug.
 func (a *aggregator) decode(id string, val string) *group {
-	row, _, err := types.DecodeRow([]byte(val))
+	// The row encoding is an array's without its kind byte; decode it as
+	// one from scratch (DecodeKey copies the strings it returns).
+	a.decBuf = append(append(a.decBuf[:0], byte(types.Array)), val...)
+	row, _, err := types.DecodeKey(a.decBuf)
 	if err == nil {
-		err = a.load(id, row)
+		err = a.load(id, row.List())
 	}
 	if err != nil {
 		panic(fmt.Sprintf("streamsql: decoding group %q kept encoded: %v", id, err))
