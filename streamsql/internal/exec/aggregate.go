@@ -115,6 +115,9 @@ func groupID(key []Value, ws int64, windowed bool) string {
 
 // process folds a batch of input changes and returns the output changes.
 func (a *aggregator) process(in []Change) []Change {
+	if a.store != nil {
+		a.store.loaded()
+	}
 	a.spill()
 	for _, c := range in {
 		switch c.Op {

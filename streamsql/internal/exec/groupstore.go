@@ -17,23 +17,45 @@ import (
 // aggregation's rows from here, so that the rows are not held a second
 // time.
 //
+// The encodings of one Publish share one allocation (each value is a
+// substring of it), so that they do not fragment the heap among the
+// batch's garbage. A shared allocation lives while any of its groups is
+// unchanged; when the bytes of replaced or deleted groups outgrow the
+// live ones, the store copies the live ones into fresh allocations.
+//
 // One goroutine, the pipeline's, writes (Save stages, Publish applies);
 // any number may read concurrently.
 type GroupStore struct {
 	mu     sync.RWMutex
 	groups map[string]string // group id → encodeGroup's bytes
-	// staged is what Save wrote since the last Publish (a nil value
-	// deletes); only the writer touches it.
+	// staged is what Save wrote since the last Publish, its encodings one
+	// after another in buf; only the writer touches them.
 	staged []stagedGroup
+	buf    []byte
+	// live is the size of the encodings in groups; dead bounds the bytes
+	// of replaced or deleted ones that shared allocations may still hold.
+	live, dead int
+	loading    bool // load staged groups; loaded publishes them
 }
 
 type stagedGroup struct {
-	id      string
-	val     string
-	deleted bool
+	id       string
+	from, to int // the encoding, in buf
+	deleted  bool
 }
 
+// minCompact is the fewest dead bytes worth a compaction.
+const minCompact = 1 << 20
+
 func newGroupStore() *GroupStore { return &GroupStore{groups: map[string]string{}} }
+
+// stage records a group's encoding, or its deletion when val is nil, for
+// the next Publish.
+func (s *GroupStore) stage(id string, val []byte, deleted bool) {
+	from := len(s.buf)
+	s.buf = append(s.buf, val...)
+	s.staged = append(s.staged, stagedGroup{id: id, from: from, to: len(s.buf), deleted: deleted})
+}
 
 // Publish makes what the last Save wrote visible to readers. Call it once
 // the state is committed, under whatever lock orders the readers' view
@@ -42,17 +64,64 @@ func (s *GroupStore) Publish() {
 	if len(s.staged) == 0 {
 		return
 	}
+	chunk := string(s.buf)
 	s.mu.Lock()
 	for _, e := range s.staged {
+		old, had := s.groups[e.id]
+		if had {
+			s.live -= len(old)
+			s.dead += len(old)
+		}
 		if e.deleted {
 			delete(s.groups, e.id)
 		} else {
-			s.groups[e.id] = e.val
+			s.groups[e.id] = chunk[e.from:e.to]
+			s.live += e.to - e.from
 		}
+	}
+	if s.dead > minCompact && s.dead > s.live {
+		s.compactLocked()
 	}
 	s.mu.Unlock()
 	clear(s.staged)
 	s.staged = s.staged[:0]
+	s.buf = s.buf[:0]
+}
+
+// compactLocked copies every encoding into fresh shared allocations of
+// about 64 KiB, so that the old ones, holding dead bytes, can be freed.
+func (s *GroupStore) compactLocked() {
+	const chunkSize = 64 << 10
+	var ids []string
+	var b []byte
+	flush := func() {
+		chunk := string(b)
+		off := 0
+		for _, id := range ids {
+			n := len(s.groups[id])
+			s.groups[id] = chunk[off : off+n]
+			off += n
+		}
+		ids, b = ids[:0], b[:0]
+	}
+	for id, val := range s.groups {
+		ids = append(ids, id)
+		b = append(b, val...)
+		if len(b) >= chunkSize {
+			flush()
+		}
+	}
+	flush()
+	s.dead = 0
+}
+
+// loaded publishes the groups loaded since the last Publish; the pipeline
+// calls it before it reads the store.
+func (s *GroupStore) loaded() {
+	if s.loading {
+		s.Publish()
+		s.loading = false
+	}
 }
 
 // get returns a group's encoding.
@@ -63,10 +132,14 @@ func (s *GroupStore) get(id string) (string, bool) {
 	return val, ok
 }
 
-func (s *GroupStore) put(id string, val string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.groups[id] = val
+// load adds a group restored from the state store. The encodings of a
+// load share allocations as a Publish's do.
+func (s *GroupStore) load(id string, val []byte) {
+	s.loading = true
+	s.stage(id, val, false)
+	if len(s.buf) >= 64<<10 {
+		s.Publish()
+	}
 }
 
 // Lookup returns the row of the group with id (the group key's encoding,

@@ -151,11 +151,8 @@ func (p *Pipeline) Save(put func(key string, val []byte)) {
 				val, a.encBuf = encodeGroup(g, a.encBuf)
 			}
 			put("g"+id, val)
-			if s := a.store; s != nil && ok {
-				// A string of its own: 8 bytes less a group than []byte.
-				s.staged = append(s.staged, stagedGroup{id: id, val: string(a.encBuf)})
-			} else if s != nil {
-				s.staged = append(s.staged, stagedGroup{id: id, deleted: true})
+			if a.store != nil {
+				a.store.stage(id, val, !ok)
 			}
 		}
 		clear(a.dirty)
@@ -216,7 +213,7 @@ func (p *Pipeline) Load(key string, val []byte) error {
 			return err
 		}
 		if s := p.agg.store; s != nil {
-			s.put(id, string(val))
+			s.load(id, val)
 			if len(p.agg.groups) > p.agg.maxHot {
 				delete(p.agg.groups, id)
 			}
@@ -248,6 +245,7 @@ func (p *Pipeline) Rows() []Change {
 		return project(p.project, in)
 	}
 	if s := p.agg.store; s != nil {
+		s.loaded()
 		rows, err := s.Rows()
 		if err != nil { // checked by Load or written by Save
 			panic(err)
