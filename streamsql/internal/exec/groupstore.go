@@ -45,7 +45,7 @@ type stagedGroup struct {
 }
 
 // minCompact is the fewest dead bytes worth a compaction.
-const minCompact = 1 << 20
+const minCompact = 4 << 20
 
 func newGroupStore() *GroupStore { return &GroupStore{groups: map[string]string{}} }
 

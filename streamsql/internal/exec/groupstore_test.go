@@ -15,7 +15,7 @@ func TestGroupStoreCompacts(t *testing.T) {
 	s := newGroupStore()
 	want := map[string]string{}
 	compactions := 0
-	for round := range 300 {
+	for round := range 1000 {
 		for i := range 100 {
 			id := fmt.Sprintf("g%d", i)
 			if (i+round)%7 == 0 {
