@@ -51,14 +51,20 @@ func keyOf(c *exec.Change) string {
 // Lock order: the hub's lock, then the table's, so that a subscriber's
 // snapshot and the batches published after it neither overlap nor leave a
 // gap.
-func (t *table) apply(cs []exec.Change, pos uint64) {
+func (t *table) apply(cs []exec.Change, pos uint64) { t.applyExpired(cs, nil, pos) }
+
+// applyExpired is apply that also drops the windowed rows past their
+// retention (expired: row ids), silently: subscribers are not told, as
+// the query emits no change for them. A table reading an aggregation's
+// group store instead publishes the groups its last Save wrote.
+func (t *table) applyExpired(cs []exec.Change, expired []string, pos uint64) {
 	t.hub.mu.Lock()
 	defer t.hub.mu.Unlock()
 	t.mu.Lock()
 	if t.mu.groups != nil {
 		t.mu.groups.Publish()
 	} else {
-		t.record(cs)
+		t.record(cs, expired)
 	}
 	moved := pos > t.mu.position
 	if moved {
@@ -72,21 +78,14 @@ func (t *table) apply(cs []exec.Change, pos uint64) {
 	}
 }
 
-// record applies changes to rows; t.mu is held.
-func (t *table) record(cs []exec.Change) {
+// record applies changes and expiries to rows; t.mu is held.
+func (t *table) record(cs []exec.Change, expired []string) {
 	for i := range cs {
 		c := &cs[i]
 		_, had := t.mu.rows[c.Key]
 		switch c.Op {
 		case exec.Delete:
-			delete(t.mu.rows, c.Key)
-			if c.Windowed {
-				k := keyOf(c)
-				t.mu.byKey[k] = slices.DeleteFunc(t.mu.byKey[k], func(id string) bool { return id == c.Key })
-				if len(t.mu.byKey[k]) == 0 {
-					delete(t.mu.byKey, k)
-				}
-			}
+			t.removeLocked(c)
 		default:
 			cc := *c
 			cc.Op, cc.Old = exec.Insert, nil
@@ -95,6 +94,24 @@ func (t *table) record(cs []exec.Change) {
 				k := keyOf(c)
 				t.mu.byKey[k] = append(t.mu.byKey[k], c.Key)
 			}
+		}
+	}
+	// After the changes: a window can be emitted and expire in one batch.
+	for _, id := range expired {
+		if c, ok := t.mu.rows[id]; ok {
+			t.removeLocked(c)
+		}
+	}
+}
+
+// removeLocked deletes the row of c.Key; t.mu is held.
+func (t *table) removeLocked(c *exec.Change) {
+	delete(t.mu.rows, c.Key)
+	if c.Windowed {
+		k := keyOf(c)
+		t.mu.byKey[k] = slices.DeleteFunc(t.mu.byKey[k], func(id string) bool { return id == c.Key })
+		if len(t.mu.byKey[k]) == 0 {
+			delete(t.mu.byKey, k)
 		}
 	}
 }
