@@ -171,7 +171,7 @@ func (p *persistent) run(ctx context.Context) error {
 		if p.table != nil {
 			// Publishes the groups saved, if it reads them.
 			p.table.applyExpired(slices.Clone(out), pipe.Expired(), pos)
-		} else if groups != nil {
+		} else if groups != nil { // an aggregation makes a table today
 			groups.Publish()
 		}
 		return nil
