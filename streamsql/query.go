@@ -40,6 +40,9 @@ type QueryOptions struct {
 // changes. A subscriber that falls Options.SubscriberBuffer batches
 // behind is ended with ErrSlowSubscriber.
 //
+// Subscribers of one push query share its changes, converted once: Row,
+// Old and the values in them are read-only (see Change).
+//
 // Errors in the statement are *Error values with a position.
 func (e *Engine) Query(ctx context.Context, sql string, opts *QueryOptions) iter.Seq2[Change, error] {
 	var o QueryOptions
