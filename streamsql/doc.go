@@ -32,9 +32,10 @@
 // old event-time data close only as real time passes, not all at once).
 //
 // Bad data never stops a query: a field that does not fit its column
-// decodes as NULL, and a runtime error (division by zero, a failed CAST, a
-// function's bad argument) makes the expression NULL; both are counted and
-// the latest messages kept (Engine.Errors, SHOW QUERIES).
+// decodes as NULL, and a runtime error (division by zero, integer
+// overflow, a failed CAST, a function's bad argument) makes the expression
+// NULL; both are counted and the latest messages kept (Engine.Errors, SHOW
+// QUERIES).
 //
 // CREATE TABLE … AS SELECT and CREATE STREAM … AS SELECT start persistent
 // queries: their definitions survive restarts, and after every batch their

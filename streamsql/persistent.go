@@ -162,22 +162,36 @@ func (p *persistent) run(ctx context.Context) error {
 		p.notifyLocked()
 		p.mu.Unlock()
 		if p.table != nil {
-			p.table.apply(slices.Clone(out), pos)
+			p.table.applyExpired(slices.Clone(out), pipe.Expired(), pos)
 		}
 		return nil
 	}
 	return r.run(ctx)
 }
 
-// append writes a stream query's output to the store in one atomic
-// commit. Event IDs derive from the query, the input position and the
-// output's index, so that appending the same batch again (after a crash
-// between the append and the commit of the position) is recognised as a
-// duplicate by the store.
+// append writes a stream query's output to the store: in one atomic
+// commit when the store's limits allow, else in consecutive commits that
+// each stay within them. Event IDs derive from the query, the input
+// position and the output's index, so that appending the same batch
+// again (after a crash between an append and the commit of the position)
+// is recognised as a duplicate by the store, commit by commit. A row the
+// store cannot take at all (a stream name or an event beyond its limits)
+// is a counted runtime error, so bad data does not stop the query.
 func (p *persistent) append(ctx context.Context, out []exec.Change) error {
+	lim := p.e.store.Limits()
 	var appends []eventstore.StreamAppend
 	index := map[eventstore.StreamID]int{}
 	seq := map[int64]int{}
+	n, size := 0, 0
+	flush := func() error {
+		if len(appends) == 0 {
+			return nil
+		}
+		_, err := p.e.store.AppendMulti(ctx, appends...)
+		appends, n, size = nil, 0, 0
+		clear(index)
+		return err
+	}
 	for i := range out {
 		c := &out[i]
 		stream := eventstore.StreamID(p.target.Input.Stream)
@@ -191,9 +205,9 @@ func (p *persistent) append(ctx context.Context, out []exec.Change) error {
 			}
 			stream = eventstore.StreamID(cat + "-" + k.String())
 		}
-		n := seq[c.Offset]
-		seq[c.Offset] = n + 1
-		id := uuid.NewSHA1(uuid.NameSpaceOID, fmt.Appendf(nil, "fjord/streamsql/%s/%d/%d", p.id, c.Offset, n))
+		k := seq[c.Offset]
+		seq[c.Offset] = k + 1
+		id := uuid.NewSHA1(uuid.NameSpaceOID, fmt.Appendf(nil, "fjord/streamsql/%s/%d/%d", p.id, c.Offset, k))
 		data := []byte{'{'}
 		for j, col := range p.q.Columns {
 			if j > 0 {
@@ -205,6 +219,22 @@ func (p *persistent) append(ctx context.Context, out []exec.Change) error {
 		}
 		data = append(data, '}')
 		ev := eventstore.Event{ID: id, Type: p.target.Name, Data: data}
+		// What the store counts, with room for the content type it adds.
+		evSize := len(data) + len(ev.Type) + 64
+		if err := eventstore.ValidateStreamID(stream, lim.MaxStreamName); err != nil {
+			p.errs.AddRuntime(fmt.Sprintf("position %d: output row not appended: %v", c.Offset, err))
+			continue
+		}
+		if evSize > lim.MaxEventSize {
+			p.errs.AddRuntime(fmt.Sprintf("position %d: output row not appended: %d bytes, over the event size limit of %d", c.Offset, evSize, lim.MaxEventSize))
+			continue
+		}
+		if n+1 > lim.MaxAppendEvents || size+evSize > lim.MaxAppendSize {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+		n, size = n+1, size+evSize
 		j, ok := index[stream]
 		if !ok {
 			j = len(appends)
@@ -213,8 +243,7 @@ func (p *persistent) append(ctx context.Context, out []exec.Change) error {
 		}
 		appends[j].Events = append(appends[j].Events, ev)
 	}
-	_, err := p.e.store.AppendMulti(ctx, appends...)
-	return err
+	return flush()
 }
 
 // reset replaces the table's rows (a query restarting from saved state).

@@ -33,8 +33,9 @@ type QueryOptions struct {
 // A push query (EMIT CHANGES or EMIT FINAL) yields its changelog until ctx
 // ends (the last item is then ctx.Err()), its LIMIT is reached, or it
 // fails. It starts when first pulled, at the head of the store (events
-// committed later), and identical push queries share one running query; a
-// late subscriber to an aggregation first gets its current rows. With
+// committed later), and identical push queries without a LIMIT share one
+// running query; a late subscriber to an aggregation first gets its
+// current rows. With
 // QueryOptions.FromStart it runs privately from the first event. On a
 // materialized table it yields the table's current rows, then their
 // changes. A subscriber that falls Options.SubscriberBuffer batches
@@ -190,7 +191,7 @@ func (e *Engine) push(ctx context.Context, q *plan.Query, o QueryOptions) iter.S
 }
 
 // joinPush subscribes to the running query with q's text, starting it if
-// needed (always, for FromStart).
+// needed (always, for FromStart or a LIMIT).
 func (e *Engine) joinPush(q *plan.Query, o QueryOptions) (*pushQuery, *subscriber, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -198,7 +199,9 @@ func (e *Engine) joinPush(q *plan.Query, o QueryOptions) (*pushQuery, *subscribe
 		return nil, nil, ErrClosed
 	}
 	key := q.Text
-	if o.FromStart {
+	if o.FromStart || q.Limit > 0 {
+		// A LIMIT counts one subscriber's changes: such a query runs
+		// privately.
 		key = ""
 	}
 	if pq := e.mu.shared[key]; key != "" && pq != nil {

@@ -46,7 +46,12 @@ func keyOf(c *exec.Change) string {
 // Lock order: the hub's lock, then the table's, so that a subscriber's
 // snapshot and the batches published after it neither overlap nor leave a
 // gap.
-func (t *table) apply(cs []exec.Change, pos uint64) {
+func (t *table) apply(cs []exec.Change, pos uint64) { t.applyExpired(cs, nil, pos) }
+
+// applyExpired is apply that also drops the windowed rows past their
+// retention (expired: row ids), silently: subscribers are not told, as
+// the query emits no change for them.
+func (t *table) applyExpired(cs []exec.Change, expired []string, pos uint64) {
 	t.hub.mu.Lock()
 	defer t.hub.mu.Unlock()
 	t.mu.Lock()
@@ -55,14 +60,7 @@ func (t *table) apply(cs []exec.Change, pos uint64) {
 		_, had := t.mu.rows[c.Key]
 		switch c.Op {
 		case exec.Delete:
-			delete(t.mu.rows, c.Key)
-			if c.Windowed {
-				k := keyOf(c)
-				t.mu.byKey[k] = slices.DeleteFunc(t.mu.byKey[k], func(id string) bool { return id == c.Key })
-				if len(t.mu.byKey[k]) == 0 {
-					delete(t.mu.byKey, k)
-				}
-			}
+			t.removeLocked(c)
 		default:
 			cc := *c
 			cc.Op, cc.Old = exec.Insert, nil
@@ -71,6 +69,12 @@ func (t *table) apply(cs []exec.Change, pos uint64) {
 				k := keyOf(c)
 				t.mu.byKey[k] = append(t.mu.byKey[k], c.Key)
 			}
+		}
+	}
+	// After the changes: a window can be emitted and expire in one batch.
+	for _, id := range expired {
+		if c, ok := t.mu.rows[id]; ok {
+			t.removeLocked(c)
 		}
 	}
 	moved := pos > t.mu.position
@@ -82,6 +86,18 @@ func (t *table) apply(cs []exec.Change, pos uint64) {
 	t.mu.Unlock()
 	if len(cs) > 0 {
 		t.hub.publishLocked(cs)
+	}
+}
+
+// removeLocked deletes the row of c.Key; t.mu is held.
+func (t *table) removeLocked(c *exec.Change) {
+	delete(t.mu.rows, c.Key)
+	if c.Windowed {
+		k := keyOf(c)
+		t.mu.byKey[k] = slices.DeleteFunc(t.mu.byKey[k], func(id string) bool { return id == c.Key })
+		if len(t.mu.byKey[k]) == 0 {
+			delete(t.mu.byKey, k)
+		}
 	}
 }
 

@@ -26,7 +26,10 @@ type aggregator struct {
 	win     *plan.Window
 	final   bool
 	rowtime int
-	log     *ErrorLog
+	// rightOff is where the right table's ROWOFFSET sits in a joined
+	// row of a table–table join, or -1.
+	rightOff int
+	log      *ErrorLog
 
 	groups   map[string]*group
 	sessions map[string][]*group // session windows: key → sessions by start
@@ -43,6 +46,9 @@ type aggregator struct {
 	rowBuf     []Value  // the aggregate row, before projection
 	encBuf     []byte   // scratch for encoding groups' state (Save)
 	pending    []Change // deletes of merged sessions, emitted at the next flush
+	// expired lists the ids (Change.Key) of the emitted windows that the
+	// last process or watermark dropped past their retention.
+	expired []string
 }
 
 type group struct {
@@ -63,7 +69,10 @@ func newAggregator(q *plan.Query, log *ErrorLog) *aggregator {
 	a := &aggregator{q: q, win: q.Agg.Window, final: q.Emit == parse.EmitFinal, log: log,
 		rowtime: rowtimeIndex(q.Source), groups: map[string]*group{}, sessions: map[string][]*group{},
 		dirty: map[string]bool{}, byEnd: map[int64]map[string]*group{},
-		streamTime: -1 << 62, closedEnd: -1 << 62}
+		streamTime: -1 << 62, closedEnd: -1 << 62, rightOff: -1}
+	if j := q.Join; j != nil && j.Tables {
+		a.rightOff = j.RightStart + len(j.Right.Columns) + plan.PseudoRowoffset
+	}
 	for _, k := range q.Agg.Keys {
 		a.keys = append(a.keys, Compile(k, log))
 	}
@@ -109,6 +118,7 @@ func groupID(key []Value, ws int64, windowed bool) string {
 
 // process folds a batch of input changes and returns the output changes.
 func (a *aggregator) process(in []Change) []Change {
+	a.expired = a.expired[:0]
 	for _, c := range in {
 		switch c.Op {
 		case Insert:
@@ -134,6 +144,12 @@ func (a *aggregator) add(row []Value, off int64, sign int64) {
 	// Accumulators see the row's own offset, so that a retraction finds
 	// what the row added.
 	off = row[a.rowtime+plan.PseudoRowoffset-plan.PseudoRowtime].I
+	if a.rightOff >= 0 {
+		// A joined row of two tables is the version of both rows: the
+		// later one names it (a row of one side alone has no offset on
+		// the other).
+		off = max(off, row[a.rightOff].I)
+	}
 	if a.win == nil {
 		a.fold(a.group(key, 0, 0, false), row, off, sign, t)
 		return
@@ -243,7 +259,10 @@ func (a *aggregator) session(key []Value, row []Value, off, t int64) {
 	var hit []*group
 	var keep []*group
 	for _, s := range list {
-		if t >= s.ws-gap && t <= s.we+gap {
+		// A session closes when stream time passes its end plus the gap
+		// and the grace period, and is final then: a row does not join
+		// it (or bridge it with another).
+		if !s.closed && s.we+gap+grace > a.streamTime && t >= s.ws-gap && t <= s.we+gap {
 			hit = append(hit, s)
 		} else {
 			keep = append(keep, s)
@@ -253,7 +272,12 @@ func (a *aggregator) session(key []Value, row []Value, off, t int64) {
 	for _, s := range hit {
 		ws, we = min(ws, s.ws), max(we, s.we)
 	}
-	if len(hit) == 0 && t+gap+grace <= a.streamTime {
+	// A row whose own session would be closed is late, even near an open
+	// session. So a row near a closed session is late, or later than its
+	// end (and then it joins open sessions, which start after that end,
+	// or starts one): closed sessions never change or overlap another,
+	// whether RETENTION still keeps them or not.
+	if t+gap+grace <= a.streamTime {
 		a.log.addLate(fmt.Sprintf("position %d: session at %v closed at stream time %v", off, types.NewTimestamp(t), types.NewTimestamp(a.streamTime)))
 		return
 	}
@@ -413,6 +437,9 @@ func sortedIDs(m map[string]*group) []string {
 }
 
 func (a *aggregator) evict(g *group) {
+	if g.emitted != nil {
+		a.expired = append(a.expired, g.id)
+	}
 	a.untrackEnd(g)
 	delete(a.groups, g.id)
 	a.dirty[g.id] = true
@@ -428,6 +455,7 @@ func (a *aggregator) evict(g *group) {
 // watermark moves stream time forward to t (an idle timeout) and returns
 // what closing windows emits.
 func (a *aggregator) watermark(t int64) []Change {
+	a.expired = a.expired[:0]
 	if t <= a.streamTime {
 		return nil
 	}

@@ -44,6 +44,10 @@ func (c *compiler) compile(e *plan.Expr) Eval {
 			v := x(r)
 			switch v.K {
 			case types.Int:
+				if v.I == math.MinInt64 || !intFits(-v.I, e.T) {
+					c.fail(e, "integer overflow: result out of range for %s", e.T)
+					return Value{}
+				}
 				return types.NewInt(-v.I)
 			case types.Double:
 				return types.NewDouble(-v.F)
@@ -204,29 +208,45 @@ func (c *compiler) arith(e *plan.Expr) Eval {
 			return Value{}
 		}
 		x, y := a.I, b.I
+		var res int64
+		overflow := false
 		switch op {
 		case '+':
-			return types.NewInt(x + y)
+			res = x + y
+			overflow = (x > 0 && y > 0 && res < 0) || (x < 0 && y < 0 && res >= 0)
 		case '-':
-			return types.NewInt(x - y)
+			res = x - y
+			overflow = (x >= 0 && y < 0 && res < 0) || (x < 0 && y > 0 && res >= 0)
 		case '*':
-			return types.NewInt(x * y)
+			res = x * y
+			overflow = x != 0 && (res/x != y || x == -1 && y == math.MinInt64)
+		default:
+			switch {
+			case y == 0:
+				c.fail(e, "division by zero")
+				return Value{}
+			case y == -1 && op == '/':
+				res, overflow = -x, x == math.MinInt64
+			case y == -1:
+				res = 0
+			case op == '/':
+				res = x / y
+			default:
+				res = x % y
+			}
 		}
-		if y == 0 {
-			c.fail(e, "division by zero")
+		if overflow || !intFits(res, e.T) {
+			c.fail(e, "integer overflow: result out of range for %s", e.T)
 			return Value{}
 		}
-		if y == -1 {
-			if op == '/' {
-				return types.NewInt(-x)
-			}
-			return types.NewInt(0)
-		}
-		if op == '/' {
-			return types.NewInt(x / y)
-		}
-		return types.NewInt(x % y)
+		return types.NewInt(res)
 	}
+}
+
+// intFits reports whether an integer result fits its type (INTEGER is 32
+// bits).
+func intFits(v int64, t *types.Type) bool {
+	return !t.Narrow || v >= math.MinInt32 && v <= math.MaxInt32
 }
 
 // decimalArith computes DECIMAL + - * %: the planner gave the operands of

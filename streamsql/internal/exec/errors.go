@@ -34,6 +34,10 @@ func (l *ErrorLog) Recent() []string {
 	return append([]string(nil), l.mu.recent...)
 }
 
+// AddRuntime counts a runtime error met outside expressions (an output
+// row the event store cannot take) and remembers msg.
+func (l *ErrorLog) AddRuntime(msg string) { l.addRuntime(msg) }
+
 func (l *ErrorLog) addDecode(msg string)  { l.decode.Add(1); l.remember(msg) }
 func (l *ErrorLog) addRuntime(msg string) { l.runtime.Add(1); l.remember(msg) }
 func (l *ErrorLog) addLate(msg string)    { l.late.Add(1); l.remember(msg) }

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"slices"
 
+	"github.com/fjord-data/fjord/streamsql/internal/fn"
 	"github.com/fjord-data/fjord/streamsql/internal/parse"
 	"github.com/fjord-data/fjord/streamsql/internal/plan"
 	"github.com/fjord-data/fjord/streamsql/internal/types"
@@ -13,12 +14,16 @@ import (
 // table join looks up the table's current row by key (table changes emit
 // nothing); a stream–stream join buffers both sides for WITHIN and emits
 // each pair of rows with equal keys whose ROWTIMEs are that close, when
-// the second of the two arrives.
+// the second of the two arrives, unless the first has expired by then
+// (its ROWTIME is older than the newest one minus WITHIN).
 type joiner struct {
 	j                 *plan.Join
 	right             *sourceReader
 	leftKey, rightKey Eval
-	nl, nr            int
+	// keyType is the type both keys are compared in: the table's key
+	// type, or the keys' common type for a stream–stream join.
+	keyType *types.Type
+	nl, nr  int
 	// Stream–stream buffers by key, and the arrival order for expiry.
 	buf     [2]map[string][]bufRow
 	fifo    [2][]bufRef
@@ -43,6 +48,17 @@ func newJoiner(q *plan.Query, log *ErrorLog) *joiner {
 	j := &joiner{j: q.Join, right: newSourceReader(q.Join.Right, log), nl: q.Join.RightStart,
 		nr: len(q.Input) - q.Join.RightStart, dirty: map[string]bool{}}
 	j.leftKey, j.rightKey = Compile(q.Join.LeftKey, log), Compile(q.Join.RightKey, log)
+	j.keyType = q.Join.RightKey.T
+	if !q.Join.Right.Table {
+		switch lt, rt := q.Join.LeftKey.T, q.Join.RightKey.T; {
+		case lt.Kind == types.Timestamp || rt.Kind == types.Timestamp:
+			j.keyType = types.TimestampT
+		default:
+			if t, ok := fn.Common(lt, rt); ok {
+				j.keyType = t
+			}
+		}
+	}
 	j.buf[0], j.buf[1] = map[string][]bufRow{}, map[string][]bufRow{}
 	return j
 }
@@ -51,6 +67,16 @@ func (j *joiner) key(f Eval, row []Value) (string, bool) {
 	v := f(row)
 	if v.IsNull() {
 		return "", false
+	}
+	// Equal values of different types (1 and 1.0, DECIMALs of different
+	// scales) must have one key: convert to the key type, and a value the
+	// key type cannot hold exactly matches nothing.
+	if t := j.keyType; v.K != t.Kind || t.Kind == types.Decimal && int(v.Sc) != t.Scale {
+		c, err := Cast(v, t)
+		if err != nil || c.IsNull() || types.Compare(c, v) != 0 {
+			return "", false
+		}
+		v = c
 	}
 	j.keyBuf = types.AppendKey(j.keyBuf[:0], v)
 	return string(j.keyBuf), true
@@ -167,6 +193,11 @@ func (j *joiner) streamRow(s int, c Change, out []Change) []Change {
 	}
 	within := j.j.Within.Milliseconds()
 	for _, o := range j.buf[1-s][k] {
+		// A row older than the newest ROWTIME minus WITHIN has expired,
+		// whether or not expire, which goes in arrival order, dropped it.
+		if o.t < j.maxTime-within {
+			continue
+		}
 		if d := o.t - c.Time; d >= -within && d <= within {
 			l, r := c.Row, o.row
 			if s == 1 {

@@ -99,6 +99,17 @@ func (p *Pipeline) Watermark(ms int64) []Change {
 	return p.limit(p.agg.watermark(ms))
 }
 
+// Expired returns the keys (Change.Key) of the windowed rows that the last
+// Process or Watermark dropped from the state past their RETENTION. No
+// change is emitted for them; a materialized table drops them too. The
+// slice is reused by the next call.
+func (p *Pipeline) Expired() []string {
+	if p.agg == nil {
+		return nil
+	}
+	return p.agg.expired
+}
+
 // StreamTime returns the largest ROWTIME seen or watermark set.
 func (p *Pipeline) StreamTime() int64 {
 	if p.agg == nil {

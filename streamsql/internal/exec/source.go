@@ -158,11 +158,16 @@ func (r *sourceReader) keyOfStream(stream string) (string, bool) {
 	return k, ok
 }
 
-// indexStreams rebuilds byStream from the rows (after a restore).
+// indexStreams rebuilds byStream from the rows (after a restore): a
+// stream whose rows have several keys names the key of its latest row.
 func (r *sourceReader) indexStreams() {
 	r.byStream = make(map[string]string, len(r.rows))
-	sid := len(r.src.Columns) + plan.PseudoStreamID
+	sid, oid := len(r.src.Columns)+plan.PseudoStreamID, len(r.src.Columns)+plan.PseudoRowoffset
 	for k, row := range r.rows {
-		r.byStream[row[sid].S] = k
+		s := row[sid].S
+		if prev, ok := r.byStream[s]; ok && r.rows[prev][oid].I > row[oid].I {
+			continue
+		}
+		r.byStream[s] = k
 	}
 }

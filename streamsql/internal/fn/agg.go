@@ -126,11 +126,13 @@ func (c *count) Load(v Value) error  { c.n = v.I; return nil }
 // sum is SUM and AVG: NULL until a non-NULL value arrives.
 type sum struct {
 	double, avg bool
-	scale       int   // DECIMAL sums: the scale + 1; 0 otherwise
-	overflow    int64 // integer additions that overflowed and are not retracted
-	i           int64
-	f           float64
-	n           int64
+	scale       int // DECIMAL sums: the scale + 1; 0 otherwise
+	// overflow counts how often i wrapped around: +1 past MaxInt64, -1
+	// past MinInt64; the exact sum is i + overflow·2⁶⁴.
+	overflow int64
+	i        int64
+	f        float64
+	n        int64
 }
 
 func (s *sum) Add(a []Value, _ int64) {
@@ -141,11 +143,7 @@ func (s *sum) Add(a []Value, _ int64) {
 	if s.double {
 		s.f += a[0].AsFloat()
 	} else {
-		r := s.i + a[0].I
-		if (s.i > 0 && a[0].I > 0 && r < 0) || (s.i < 0 && a[0].I < 0 && r >= 0) {
-			s.overflow++
-		}
-		s.i = r
+		s.i = s.addWrapped(s.i, a[0].I)
 	}
 }
 func (s *sum) Retract(a []Value, _ int64) {
@@ -157,7 +155,10 @@ func (s *sum) Retract(a []Value, _ int64) {
 		s.f -= a[0].AsFloat()
 	} else {
 		r := s.i - a[0].I
-		if (s.i >= 0 && a[0].I < 0 && r < 0) || (s.i < 0 && a[0].I > 0 && r >= 0) {
+		switch {
+		case s.i >= 0 && a[0].I < 0 && r < 0:
+			s.overflow++
+		case s.i < 0 && a[0].I > 0 && r >= 0:
 			s.overflow--
 		}
 		s.i = r
@@ -165,11 +166,20 @@ func (s *sum) Retract(a []Value, _ int64) {
 }
 func (s *sum) Merge(o Accumulator) {
 	t := o.(*sum)
-	r := s.i + t.i
-	if (s.i > 0 && t.i > 0 && r < 0) || (s.i < 0 && t.i < 0 && r >= 0) {
+	s.i = s.addWrapped(s.i, t.i)
+	s.n, s.f, s.overflow = s.n+t.n, s.f+t.f, s.overflow+t.overflow
+}
+
+// addWrapped returns x+y, counting a wrap-around in s.overflow.
+func (s *sum) addWrapped(x, y int64) int64 {
+	r := x + y
+	switch {
+	case x > 0 && y > 0 && r < 0:
 		s.overflow++
+	case x < 0 && y < 0 && r >= 0:
+		s.overflow--
 	}
-	s.n, s.i, s.f, s.overflow = s.n+t.n, r, s.f+t.f, s.overflow+t.overflow
+	return r
 }
 func (s *sum) Result() Value {
 	switch {
@@ -448,16 +458,23 @@ func (b *byOffset) Load(v Value) error {
 	return nil
 }
 
-// collectList is COLLECT_LIST, in arrival order (NULLs included, as in
-// KSQL). Retract removes the element added at that offset.
+// collectList is COLLECT_LIST, in the order of the rows' offsets (arrival
+// order; NULLs included, as in KSQL). Retract removes the element added
+// at that offset.
 type collectList struct {
 	offs []int64
 	vals []Value
 }
 
 func (c *collectList) Add(a []Value, off int64) {
-	c.offs = append(c.offs, off)
-	c.vals = append(c.vals, a[0])
+	// In offset order, as Merge keeps it: a row can come back with an
+	// earlier offset (a joined row whose later side was deleted).
+	i := len(c.offs)
+	for i > 0 && c.offs[i-1] > off {
+		i--
+	}
+	c.offs = slices.Insert(c.offs, i, off)
+	c.vals = slices.Insert(c.vals, i, a[0])
 }
 func (c *collectList) Retract(a []Value, off int64) {
 	for i, o := range c.offs {

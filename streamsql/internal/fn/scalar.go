@@ -130,6 +130,9 @@ func scalars() map[string]*Scalar {
 	add(&Scalar{Name: "ABS", Check: numeric1, Eval: func(a []Value) (Value, error) {
 		switch a[0].K {
 		case types.Int:
+			if a[0].I == math.MinInt64 {
+				return Value{}, fmt.Errorf("%w: ABS of %d is out of range for BIGINT", ErrArgs, a[0].I)
+			}
 			if a[0].I < 0 {
 				return ok(i64(-a[0].I))
 			}
@@ -180,8 +183,16 @@ func scalars() map[string]*Scalar {
 			}
 			return ok(f64(math.Round(a[0].F)))
 		}
-		p := math.Pow(10, float64(a[1].I))
-		return ok(f64(math.Round(a[0].AsFloat()*p) / p))
+		x, p := a[0].AsFloat(), math.Pow(10, float64(a[1].I))
+		switch {
+		case math.IsInf(x, 0) || math.IsNaN(x):
+			return ok(f64(x))
+		case p == 0: // a power of ten beyond any double
+			return ok(f64(0))
+		case math.IsInf(x*p, 0): // no digits that far right: x as it is
+			return ok(f64(x))
+		}
+		return ok(f64(math.Round(x*p) / p))
 	}})
 	math1("SQRT", math.Sqrt)
 	math1("EXP", math.Exp)
@@ -274,6 +285,9 @@ func scalars() map[string]*Scalar {
 		return timestampAdd(a[0].S, a[1].I, a[2].I)
 	}})
 	add(&Scalar{Name: "TIMESTAMPSUB", Check: signature(tTS, tString, tBig, tTS), Eval: func(a []Value) (Value, error) {
+		if a[1].I == math.MinInt64 {
+			return Value{}, fmt.Errorf("%d %s out of range", a[1].I, a[0].S)
+		}
 		return timestampAdd(a[0].S, -a[1].I, a[2].I)
 	}})
 	add(&Scalar{Name: "DATETRUNC", Check: signature(tTS, tString, tTS), Eval: func(a []Value) (Value, error) {
@@ -450,7 +464,7 @@ func substring(a []Value) (Value, error) {
 		if a[2].I < 0 {
 			return Value{}, errors.New("negative length")
 		}
-		end = min(end, start+a[2].I)
+		end = start + min(end-start, a[2].I) // no overflow for huge lengths
 	}
 	return ok(s(string(r[start:end])))
 }
@@ -500,7 +514,12 @@ func timestampAdd(unit string, n, ts int64) (Value, error) {
 	default:
 		return Value{}, fmt.Errorf("unknown unit %q", unit)
 	}
-	return ok(types.NewTimestamp(ts + n*d.Milliseconds()))
+	ms := d.Milliseconds()
+	delta := n * ms
+	if delta/ms != n || (delta > 0 && ts > math.MaxInt64-delta) || (delta < 0 && ts < math.MinInt64-delta) {
+		return Value{}, fmt.Errorf("%d %s from %d ms is out of range", n, unit, ts)
+	}
+	return ok(types.NewTimestamp(ts + delta))
 }
 
 // JavaLayout converts a Java date pattern (yyyy-MM-dd HH:mm:ss.SSS, with

@@ -297,6 +297,13 @@ func (s *scope) qualifies(q string) bool {
 }
 
 func (s *scope) unary(e *parse.Unary) (*Expr, error) {
+	// The smallest BIGINT is a negated literal whose digits alone are out
+	// of range.
+	if lit, ok := e.X.(*parse.Literal); ok && e.Op == "-" && lit.Kind == parse.LitInt {
+		if i, err := strconv.ParseInt("-"+lit.Text, 10, 64); err == nil && i == math.MinInt64 {
+			return &Expr{Op: OpConst, Value: types.NewInt(i), T: types.BigintT, Pos: e.Pos, Text: text(e)}, nil
+		}
+	}
 	x, err := s.bind(e.X)
 	if err != nil {
 		return nil, err

@@ -132,6 +132,10 @@ func (q *Query) planJoin(j *parse.Join, left *parse.SourceRef, in *scope, cat Ca
 	if l.Table && !(a.Op == OpCol && a.Index == l.Key) {
 		return errorf(on.L.Position(), "a table–table join matches both PRIMARY KEYs (%s of %s)", l.Columns[l.Key].Name, l.Name)
 	}
+	if l.Table && (a.T.Kind != b.T.Kind || a.T.Kind == types.Decimal && a.T.Scale != b.T.Scale) {
+		// Rows are matched by their keys' encodings.
+		return errorf(on.Pos, "a table–table join matches PRIMARY KEYs of one type (%s is %s, %s is %s)", a.Text, a.T, b.Text, b.T)
+	}
 	walkExpr(b, func(x *Expr) {
 		if x.Op == OpCol {
 			x.Index -= plan.RightStart

@@ -38,13 +38,13 @@ func (e DecodeError) Error() string {
 type Decoder struct {
 	cols  []Column
 	exact map[string]int
-	seen  []bool
-	n0    int // len(errs) when Decode started
+	seen  []uint8 // per column: 0 not met, 1 met by a case-insensitive match, 2 met exactly
+	n0    int     // len(errs) when Decode started
 }
 
 // NewDecoder returns a decoder for cols.
 func NewDecoder(cols []Column) *Decoder {
-	d := &Decoder{cols: cols, exact: make(map[string]int, len(cols)), seen: make([]bool, len(cols))}
+	d := &Decoder{cols: cols, exact: make(map[string]int, len(cols)), seen: make([]uint8, len(cols))}
 	for i, c := range cols {
 		d.exact[c.Name] = i
 	}
@@ -56,7 +56,7 @@ func NewDecoder(cols []Column) *Decoder {
 func (d *Decoder) Decode(data []byte, out []Value, errs []DecodeError) []DecodeError {
 	for i := range out[:len(d.cols)] {
 		out[i] = Value{}
-		d.seen[i] = false
+		d.seen[i] = 0
 	}
 	s := scanner{b: data}
 	d.n0 = len(errs)
@@ -80,15 +80,19 @@ func (d *Decoder) Decode(data []byte, out []Value, errs []DecodeError) []DecodeE
 		}
 		s.ws()
 		idx, found := d.exact[string(key)]
+		match := uint8(2)
 		if !found {
-			idx = d.fold(key)
+			idx, match = d.fold(key), 1
 		}
-		if idx >= 0 && !d.seen[idx] {
-			d.seen[idx] = true
+		// The first field for a column wins, but an exact name wins over
+		// a case-insensitive one wherever it stands.
+		if idx >= 0 && d.seen[idx] < match {
+			d.seen[idx] = match
 			v, msg, ok := s.value(d.cols[idx].Type)
 			if !ok {
 				return d.syntax(&s, out, errs)
 			}
+			out[idx] = Value{}
 			if msg != "" {
 				errs = append(errs, DecodeError{Column: d.cols[idx].Name, Msg: msg})
 			} else {
