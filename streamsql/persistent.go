@@ -43,7 +43,7 @@ type persistent struct {
 func newPersistent(e *Engine, id string, q *plan.Query, target *plan.Source) *persistent {
 	p := &persistent{e: e, id: id, q: q, target: target, errs: &exec.ErrorLog{}}
 	if target.Table {
-		p.table = newTable(newHub(e.opts.SubscriberBuffer))
+		p.table = newTable(newHub(e.opts.SubscriberBuffer, nil))
 	}
 	p.mu.state = "defined"
 	p.mu.changed = make(chan struct{})
