@@ -130,4 +130,5 @@ func Run(t *testing.T, h Harness) {
 	t.Run("Order/KeysInterleaved", s.testOrderedKeys)
 	t.Run("Order/AfterNack", s.testOrderAfterNack)
 	t.Run("Dedup/SourceAndID", s.testDedup)
+	t.Run("Router", s.testRouter)
 }
