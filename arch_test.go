@@ -20,7 +20,7 @@ const module = "github.com/fjord-data/fjord"
 
 // corePackages are the capabilities' concrete APIs (those that exist so
 // far are checked; the rest are checked as soon as they appear).
-var corePackages = []string{"eventstore", "pubsub", "outbox", "projection", "replica", "aggregate", "saga",
+var corePackages = []string{"eventstore", "pubsub", "outbox", "inbox", "projection", "replica", "aggregate", "saga",
 	"streamsql", "resilience", "compose", "refdata"}
 
 // heavyClients are import-path prefixes of client libraries and telemetry

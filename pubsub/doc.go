@@ -36,6 +36,31 @@
 //	})
 //	err = r.Run(ctx) // until ctx ends
 //
+// # Order per broker
+//
+// A Router keeps a key's order as the driver delivers it (Features
+// OrderedKeys), handling a key's messages one at a time and retrying in
+// process. What a broker does when a consumer process dies differs:
+//   - Kafka (kafkapubsub): offsets are committed up to the lowest
+//     unacknowledged message, so the next owner of a partition resumes
+//     there, in order.
+//   - NATS JetStream (natspubsub): a dead process's unacknowledged
+//     messages come back after AckWait, behind later ones, unless the
+//     Subscription is opened with ResumeFromAckFloor, which rewinds the
+//     durable consumer to its acknowledgement floor (one active
+//     Subscription per consumer; acknowledged messages above the floor
+//     come again as duplicates).
+//   - RabbitMQ (rabbitpubsub): a quorum queue puts what a lost
+//     connection held back where it was, ahead of later messages, with
+//     one consumer per queue (not CompetingConsumers).
+//   - STOMP (stomppubsub): the broker redelivers what a lost connection
+//     had not acknowledged; see that package for competing consumers
+//     (MessageGroups).
+//
+// Either way delivery is at least once: a consumer that must apply each
+// message once, in order, deduplicates (package inbox) and runs one
+// active instance per subscription.
+//
 // Tracing is injected without importing OpenTelemetry: TopicOptions.Inject
 // and RouterOptions.Extract carry "traceparent" and "tracestate" as
 // CloudEvents extensions, and package telemetry fills them in.

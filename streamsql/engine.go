@@ -57,6 +57,12 @@ type Options struct {
 	// may fall behind before it is disconnected with ErrSlowSubscriber
 	// (default 256).
 	SubscriberBuffer int
+	// DecodedGroups is how many groups of a persistent query's unwindowed
+	// GROUP BY stay decoded between batches (default 16,384, at several
+	// hundred bytes each; negative: none). The others are kept only
+	// encoded, at about 100 bytes each, and decoded when a batch touches
+	// them; the query's table reads its rows from that encoding.
+	DecodedGroups int
 	// Logger receives diagnostics; nil discards them.
 	Logger *slog.Logger
 	// Hooks observe the engine, for metrics and tracing.
@@ -123,6 +129,9 @@ func New(store *eventstore.Store, opts *Options) (*Engine, error) {
 	}
 	if o.SubscriberBuffer <= 0 {
 		o.SubscriberBuffer = 256
+	}
+	if o.DecodedGroups == 0 {
+		o.DecodedGroups = 1 << 14
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)

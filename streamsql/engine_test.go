@@ -100,11 +100,20 @@ func render(ch streamsql.Change) string {
 
 const ordersDDL = `CREATE STREAM orders (id STRING KEY, customer STRING, amount DOUBLE) WITH (SOURCE='order-')`
 
+// TestTableAndPullQueries runs with the default number of decoded groups
+// and with none (every group the current batch does not touch is only
+// encoded, and pull and push queries decode the table's rows).
 func TestTableAndPullQueries(t *testing.T) {
+	for _, decoded := range []int{0, -1} {
+		t.Run(fmt.Sprintf("DecodedGroups=%d", decoded), func(t *testing.T) { testTableAndPullQueries(t, decoded) })
+	}
+}
+
+func testTableAndPullQueries(t *testing.T, decoded int) {
 	store := eventstore.New(memstore.New(), nil)
 	var mu sync.Mutex
 	var events, changes int
-	e := start(t, store, &streamsql.Options{Hooks: streamsql.Hooks{OnBatch: func(b streamsql.BatchInfo) {
+	e := start(t, store, &streamsql.Options{DecodedGroups: decoded, Hooks: streamsql.Hooks{OnBatch: func(b streamsql.BatchInfo) {
 		mu.Lock()
 		defer mu.Unlock()
 		if strings.HasPrefix(b.Query, "CTAS_TOTALS") {
@@ -243,7 +252,8 @@ func TestRestart(t *testing.T) {
 	// Interrupted twice, with the definitions and state in a directory.
 	dir := t.TempDir()
 	store = eventstore.New(memstore.New(), nil)
-	e = start(t, store, &streamsql.Options{State: openState(t, dir), BatchSize: 7})
+	// Every group not touched by the current batch is only encoded.
+	e = start(t, store, &streamsql.Options{State: openState(t, dir), BatchSize: 7, DecodedGroups: -1})
 	for _, s := range ddl {
 		mustExec(t, e.Engine, s)
 	}
@@ -252,7 +262,7 @@ func TestRestart(t *testing.T) {
 		if i == n/3 || i == 2*n/3 {
 			waitQueries(t, e.Engine, last)
 			e.stop(t)
-			e = start(t, store, &streamsql.Options{State: openState(t, dir), BatchSize: 5})
+			e = start(t, store, &streamsql.Options{State: openState(t, dir), BatchSize: 5, DecodedGroups: -1})
 		}
 	}
 	waitQueries(t, e.Engine, last)

@@ -43,7 +43,7 @@ type persistent struct {
 func newPersistent(e *Engine, id string, q *plan.Query, target *plan.Source) *persistent {
 	p := &persistent{e: e, id: id, q: q, target: target, errs: &exec.ErrorLog{}}
 	if target.Table {
-		p.table = newTable(newHub(e.opts.SubscriberBuffer))
+		p.table = newTable(newHub(e.opts.SubscriberBuffer, nil))
 	}
 	p.mu.state = "defined"
 	p.mu.changed = make(chan struct{})
@@ -109,6 +109,7 @@ func (p *persistent) position() uint64 {
 
 type loadedPipeline struct {
 	pipe    *exec.Pipeline
+	groups  *exec.GroupStore // nil unless pipe keeps its groups encoded
 	pos     uint64
 	pending [2]uint64
 }
@@ -117,17 +118,23 @@ type loadedPipeline struct {
 // table, its rows, so that pull queries answer before the query runs.
 func (p *persistent) load() error {
 	pipe := exec.New(p.q, p.errs)
+	groups := pipe.KeepEncoded(p.e.opts.DecodedGroups)
 	pos, pending, err := p.e.state.Load(p.id, pipe.Load)
 	if err != nil {
 		return fmt.Errorf("streamsql: loading the state of query %s: %w", p.id, err)
 	}
 	if p.table != nil {
-		p.table.reset(pipe.Rows(), pos)
+		if groups != nil {
+			p.table.useGroups(groups)
+			p.table.reset(nil, pos)
+		} else {
+			p.table.reset(pipe.Rows(), pos)
+		}
 	}
 	p.mu.Lock()
 	p.mu.pos = pos
 	p.mu.Unlock()
-	p.loaded = &loadedPipeline{pipe: pipe, pos: pos, pending: pending}
+	p.loaded = &loadedPipeline{pipe: pipe, groups: groups, pos: pos, pending: pending}
 	return nil
 }
 
@@ -140,7 +147,7 @@ func (p *persistent) run(ctx context.Context) error {
 	}
 	l := p.loaded
 	p.loaded = nil // a later run reloads from the committed state
-	pipe, pos, pending := l.pipe, l.pos, l.pending
+	pipe, groups, pos, pending := l.pipe, l.groups, l.pos, l.pending
 	committed := pos
 	r := &runner{store: e.store, pipe: pipe, input: p.q.ReadInput(), from: eventstore.Position(pos),
 		until: pending[1], batchSize: e.opts.BatchSize, idle: e.opts.IdleTimeout, name: p.id, onBatch: e.opts.Hooks.OnBatch}
@@ -162,7 +169,10 @@ func (p *persistent) run(ctx context.Context) error {
 		p.notifyLocked()
 		p.mu.Unlock()
 		if p.table != nil {
+			// Publishes the groups saved, if it reads them.
 			p.table.applyExpired(slices.Clone(out), pipe.Expired(), pos)
+		} else if groups != nil { // an aggregation makes a table today
+			groups.Publish()
 		}
 		return nil
 	}

@@ -228,3 +228,86 @@ func TestIdleWatermarkEventTime(t *testing.T) {
 		}
 	})
 }
+
+// TestPushSubscribersGetTheSameValues: every subscriber of a shared push
+// query gets the same changes, nested values (ARRAY, MAP, STRUCT) and
+// updates with their old rows included, whichever joined first.
+func TestPushSubscribersGetTheSameValues(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		store := eventstore.New(memstore.New(), nil)
+		e := start(t, store, nil)
+		defer e.stop(t)
+		mustExec(t, e.Engine, `CREATE STREAM items (id STRING KEY, tags ARRAY<STRING>, attrs MAP<STRING, INT>, dim STRUCT<w INT, h INT>) WITH (SOURCE='item-')`)
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		const q = `SELECT id, tags, attrs, dim FROM items EMIT CHANGES`
+		var pulls []func() (streamsql.Change, error, bool)
+		var firsts []<-chan string
+		for range 3 {
+			pull, stop := iter.Pull2(e.Query(ctx, q, nil))
+			defer stop()
+			pulls = append(pulls, pull)
+			firsts = append(firsts, later(pull))
+		}
+		synctest.Wait() // all subscribed to one query
+		if got := e.RunningPushQueries(); got != 1 {
+			t.Fatalf("running push queries: %d, want 1 shared", got)
+		}
+		appendJSON(t, store, "item-1", "Added", `{"id":"a","tags":["x","y"],"attrs":{"k":1},"dim":{"w":2,"h":3}}`)
+		appendJSON(t, store, "item-2", "Added", `{"id":"b","tags":[],"attrs":{},"dim":{"w":4}}`)
+		want := []streamsql.Change{
+			{Op: streamsql.Insert, Row: []any{"a", []any{"x", "y"}, map[string]any{"k": int64(1)}, map[string]any{"w": int64(2), "h": int64(3)}}},
+			{Op: streamsql.Insert, Row: []any{"b", []any{}, map[string]any{}, map[string]any{"w": int64(4), "h": nil}}},
+		}
+		for i, pull := range pulls {
+			// The first change was pulled in the background, rendered.
+			if got, want := <-firsts[i], render(want[0]); got != want {
+				t.Errorf("subscriber %d, first change: %s, want %s", i, got, want)
+			}
+			got := next(t, pull)
+			got.Columns, got.Position = nil, 0
+			if d := cmp.Diff(want[1], got); d != "" {
+				t.Errorf("subscriber %d, second change (-want +got):\n%s", i, d)
+			}
+		}
+	})
+}
+
+// TestPushCancel: ending a subscriber's context ends its iterator with
+// ctx.Err() even while it waits for changes, and the last subscriber
+// leaving stops the query; a materialized table's subscriber likewise.
+func TestPushCancel(t *testing.T) {
+	for _, tc := range []struct{ name, setup, query string }{
+		{"push", "", `SELECT id FROM orders EMIT CHANGES`},
+		{"aggregation", "", `SELECT customer, COUNT(*) AS n FROM orders GROUP BY customer EMIT CHANGES`},
+		{"table", `CREATE TABLE totals AS SELECT customer, COUNT(*) AS n FROM orders GROUP BY customer EMIT CHANGES`, `SELECT * FROM totals EMIT CHANGES`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				store := eventstore.New(memstore.New(), nil)
+				e := start(t, store, nil)
+				defer e.stop(t)
+				mustExec(t, e.Engine, ordersDDL)
+				if tc.setup != "" {
+					mustExec(t, e.Engine, tc.setup)
+				}
+				ctx, cancel := context.WithCancel(context.Background())
+				pull, stop := iter.Pull2(e.Query(ctx, tc.query, nil))
+				defer stop()
+				first := later(pull)
+				synctest.Wait() // subscribed, waiting
+				cancel()
+				if got, want := <-first, "error: "+context.Canceled.Error(); got != want {
+					t.Errorf("after cancel: %s, want %s", got, want)
+				}
+				if _, _, ok := pull(); ok {
+					t.Error("the iterator went on after ctx.Err()")
+				}
+				synctest.Wait() // the query stops
+				if got := e.RunningPushQueries(); got != 0 {
+					t.Errorf("running push queries: %d, want 0", got)
+				}
+			})
+		})
+	}
+}

@@ -41,6 +41,9 @@ type QueryOptions struct {
 // changes. A subscriber that falls Options.SubscriberBuffer batches
 // behind is ended with ErrSlowSubscriber.
 //
+// Subscribers of one push query share its changes, converted once: Row,
+// Old and the values in them are read-only (see Change).
+//
 // Errors in the statement are *Error values with a position.
 func (e *Engine) Query(ctx context.Context, sql string, opts *QueryOptions) iter.Seq2[Change, error] {
 	var o QueryOptions
@@ -103,51 +106,64 @@ func (e *Engine) pull(ctx context.Context, q *plan.Query, p *persistent) iter.Se
 }
 
 // pushTable follows a materialized table: its rows, then its changes.
+// Each subscriber projects and converts the table's changes itself.
 func (e *Engine) pushTable(ctx context.Context, q *plan.Query, p *persistent) iter.Seq2[Change, error] {
 	return func(yield func(Change, error) bool) {
-		sub := p.table.hub.subscribe(p.table.snapshot)
-		defer p.table.hub.unsubscribe(sub)
+		h := p.table.hub
+		sub := h.subscribe(p.table.snapshot)
+		defer h.unsubscribe(sub, nil)
 		tr := exec.NewTransform(q, p.errs)
 		cols := columnsOf(q.Columns)
-		consume(ctx, sub, cols, q, func(cs []exec.Change) []exec.Change {
-			cs = slices.Clone(cs)
+		consume(ctx, h, sub, func(b *batch, yield func(Change, error) bool) bool {
+			cs := slices.Clone(b.raw)
 			for i := range cs {
 				cs[i].Row = exec.TableRow(&cs[i], cs[i].Row)
 				cs[i].Old = exec.TableRow(&cs[i], cs[i].Old)
 			}
-			return tr.Apply(cs)
-		}, tr.Done, yield)
+			for _, c := range tr.Apply(cs) {
+				if !yield(convertChange(&c, cols, q.Columns), nil) {
+					return false
+				}
+			}
+			return !tr.Done()
+		}, yield)
 	}
 }
 
-// consume yields a subscriber's batches until it ends, ctx ends, done
-// reports true or the consumer stops.
-func consume(ctx context.Context, sub *subscriber, cols []Column, q *plan.Query, transform func([]exec.Change) []exec.Change, done func() bool, yield func(Change, error) bool) {
+// consume yields a subscriber's batches, through each, until the
+// subscription ends, ctx ends, each returns false or the consumer stops.
+// It waits on the subscriber's channel alone (ctx ending unsubscribes
+// it), so that waking for a batch costs one channel receive.
+func consume(ctx context.Context, h *hub, sub *subscriber, each func(*batch, func(Change, error) bool) bool, yield func(Change, error) bool) {
+	stop := context.AfterFunc(ctx, func() { h.unsubscribe(sub, ctx.Err()) })
+	defer stop()
 	for {
-		select {
-		case <-ctx.Done():
-			yield(Change{}, ctx.Err())
+		b, ok := <-sub.ch
+		if !ok {
+			if err := sub.err(); err != nil {
+				yield(Change{}, err)
+			}
 			return
-		case batch, ok := <-sub.ch:
-			if !ok {
-				if err := sub.err(); err != nil {
-					yield(Change{}, err)
-				}
-				return
-			}
-			if transform != nil {
-				batch = transform(batch)
-			}
-			for i := range batch {
-				if !yield(convertChange(&batch[i], cols, q.Columns), nil) {
-					return
-				}
-			}
-			if done != nil && done() {
-				return
-			}
+		}
+		if err := ctx.Err(); err != nil {
+			yield(Change{}, err)
+			return
+		}
+		if !each(b, yield) {
+			return
 		}
 	}
+}
+
+// yieldShared yields a converted batch; its changes are shared by every
+// subscriber of the query.
+func yieldShared(b *batch, yield func(Change, error) bool) bool {
+	for i := range b.out {
+		if !yield(b.out[i], nil) {
+			return false
+		}
+	}
+	return true
 }
 
 // pushQuery is a running push query and its subscribers.
@@ -170,7 +186,7 @@ func (e *Engine) push(ctx context.Context, q *plan.Query, o QueryOptions) iter.S
 			return
 		}
 		defer e.leavePush(pq, sub)
-		consume(ctx, sub, columnsOf(q.Columns), q, nil, nil, yield)
+		consume(ctx, pq.hub, sub, yieldShared, yield)
 	}
 }
 
@@ -204,7 +220,9 @@ func (e *Engine) joinPush(q *plan.Query, o QueryOptions) (*pushQuery, *subscribe
 		from = h
 	}
 	e.mu.pushSeq++
-	pq := &pushQuery{id: fmt.Sprintf("PUSH_%d", e.mu.pushSeq), sql: q.Text, key: key, hub: newHub(e.opts.SubscriberBuffer), errs: &exec.ErrorLog{}}
+	cols := columnsOf(q.Columns)
+	convert := func(cs []exec.Change) []Change { return convertChanges(cs, cols, q.Columns) }
+	pq := &pushQuery{id: fmt.Sprintf("PUSH_%d", e.mu.pushSeq), sql: q.Text, key: key, hub: newHub(e.opts.SubscriberBuffer, convert), errs: &exec.ErrorLog{}}
 	e.mu.push[pq.id] = pq
 	if q.Agg != nil {
 		pq.table = newTable(pq.hub)
@@ -222,7 +240,7 @@ func (e *Engine) joinPush(q *plan.Query, o QueryOptions) (*pushQuery, *subscribe
 		if pq.table != nil {
 			pq.table.apply(slices.Clone(out), pos)
 		} else {
-			pq.hub.publish(slices.Clone(out))
+			pq.hub.publish(out) // converted during the call, not retained
 		}
 		return nil
 	}
@@ -252,7 +270,7 @@ func (e *Engine) joinPush(q *plan.Query, o QueryOptions) (*pushQuery, *subscribe
 func (e *Engine) leavePush(pq *pushQuery, sub *subscriber) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	pq.hub.unsubscribe(sub)
+	pq.hub.unsubscribe(sub, nil)
 	if pq.hub.count() == 0 {
 		if e.mu.shared[pq.key] == pq {
 			delete(e.mu.shared, pq.key)

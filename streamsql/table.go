@@ -13,10 +13,15 @@ import (
 // persistent query's output, the input position they reflect, and the hub
 // of its change subscribers. Pull queries read it under a read lock; the
 // query's goroutine applies each batch under the write lock.
+//
+// The rows of an unwindowed aggregation kept encoded (exec.KeepEncoded)
+// are not copied here: the table reads them from the pipeline's group
+// store, whose saved groups apply publishes under the write lock.
 type table struct {
 	hub *hub
 	mu  struct {
 		sync.RWMutex
+		groups   *exec.GroupStore        // when set, the rows; rows is unused
 		rows     map[string]*exec.Change // by row id (key and window)
 		byKey    map[string][]string     // windowed: key → row ids
 		position uint64
@@ -50,11 +55,31 @@ func (t *table) apply(cs []exec.Change, pos uint64) { t.applyExpired(cs, nil, po
 
 // applyExpired is apply that also drops the windowed rows past their
 // retention (expired: row ids), silently: subscribers are not told, as
-// the query emits no change for them.
+// the query emits no change for them. A table reading an aggregation's
+// group store instead publishes the groups its last Save wrote.
 func (t *table) applyExpired(cs []exec.Change, expired []string, pos uint64) {
 	t.hub.mu.Lock()
 	defer t.hub.mu.Unlock()
 	t.mu.Lock()
+	if t.mu.groups != nil {
+		t.mu.groups.Publish()
+	} else {
+		t.record(cs, expired)
+	}
+	moved := pos > t.mu.position
+	if moved {
+		t.mu.position = pos
+		close(t.mu.changed)
+		t.mu.changed = make(chan struct{})
+	}
+	t.mu.Unlock()
+	if len(cs) > 0 {
+		t.hub.publishLocked(cs)
+	}
+}
+
+// record applies changes and expiries to rows; t.mu is held.
+func (t *table) record(cs []exec.Change, expired []string) {
 	for i := range cs {
 		c := &cs[i]
 		_, had := t.mu.rows[c.Key]
@@ -76,16 +101,6 @@ func (t *table) applyExpired(cs []exec.Change, expired []string, pos uint64) {
 		if c, ok := t.mu.rows[id]; ok {
 			t.removeLocked(c)
 		}
-	}
-	moved := pos > t.mu.position
-	if moved {
-		t.mu.position = pos
-		close(t.mu.changed)
-		t.mu.changed = make(chan struct{})
-	}
-	t.mu.Unlock()
-	if len(cs) > 0 {
-		t.hub.publishLocked(cs)
 	}
 }
 
@@ -137,6 +152,9 @@ func (t *table) waitFor(ctx context.Context, pos uint64) error {
 func (t *table) lookup(key *types.Value, windowed bool) []exec.Change {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
+	if g := t.mu.groups; g != nil {
+		return lookupGroups(g, key)
+	}
 	var out []exec.Change
 	switch {
 	case key != nil && !windowed:
@@ -164,6 +182,37 @@ func (t *table) lookup(key *types.Value, windowed bool) []exec.Change {
 		return 0
 	})
 	return out
+}
+
+// lookupGroups is lookup on the rows of an aggregation kept encoded (never
+// windowed). Their encodings were written by the pipeline or checked when
+// it loaded them, so an error is a bug.
+func lookupGroups(g *exec.GroupStore, key *types.Value) []exec.Change {
+	if key == nil {
+		rows, err := g.Rows()
+		if err != nil {
+			panic(err)
+		}
+		return rows
+	}
+	c, ok, err := g.Lookup(string(types.AppendKey(nil, *key)))
+	if err != nil {
+		panic(err)
+	}
+	if !ok {
+		return nil
+	}
+	return []exec.Change{c}
+}
+
+// useGroups makes the table read its rows from an aggregation's group
+// store (exec.Pipeline.KeepEncoded), dropping rows it recorded.
+func (t *table) useGroups(g *exec.GroupStore) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.mu.groups = g
+	clear(t.mu.rows)
+	clear(t.mu.byKey)
 }
 
 // snapshot returns every row, for a new subscriber; the caller holds the

@@ -41,11 +41,17 @@ type Column struct {
 // bool, int64, float64, string (STRING, and DECIMAL exactly in decimal
 // notation, such as "12.50"), time.Time (TIMESTAMP, UTC), []any (ARRAY),
 // or map[string]any (MAP, and STRUCT by field name).
+//
+// A Change is read-only: a push query converts each change once and hands
+// the same Row and Old slices, and the same ARRAY, MAP and STRUCT values
+// inside them, to every subscriber of the query, so modifying them would
+// change what the other subscribers see (and race with them). Copy what
+// you need to modify (slices.Clone, maps.Clone; deeply for nested values).
 type Change struct {
 	Op      Op
 	Columns []Column // shared by every change of a query; do not modify
-	Row     []any    // the new row; for Delete, the row removed
-	Old     []any    // for Update, the row replaced
+	Row     []any    // the new row; for Delete, the row removed; read-only
+	Old     []any    // for Update, the row replaced; read-only
 	// WindowStart and WindowEnd bound a windowed aggregate's row; zero
 	// otherwise.
 	WindowStart, WindowEnd time.Time
@@ -62,6 +68,29 @@ func columnsOf(cols []types.Column) []Column {
 	return out
 }
 
+// convertChanges converts a batch, once for every subscriber of a push
+// query: the changes' rows share one backing array.
+func convertChanges(cs []exec.Change, cols []Column, ts []types.Column) []Change {
+	n := 0
+	for i := range cs {
+		n += len(cs[i].Row) + len(cs[i].Old)
+	}
+	vals := make([]any, n)
+	out := make([]Change, len(cs))
+	for i := range cs {
+		c := &cs[i]
+		out[i] = Change{Op: Op(c.Op), Columns: cols, Position: eventstore.Position(c.Offset)}
+		out[i].Row, vals = convertRowInto(vals, c.Row, ts), vals[len(c.Row):]
+		if c.Old != nil {
+			out[i].Old, vals = convertRowInto(vals, c.Old, ts), vals[len(c.Old):]
+		}
+		if c.Windowed {
+			out[i].WindowStart, out[i].WindowEnd = time.UnixMilli(c.WindowStart).UTC(), time.UnixMilli(c.WindowEnd).UTC()
+		}
+	}
+	return out
+}
+
 func convertChange(c *exec.Change, cols []Column, ts []types.Column) Change {
 	out := Change{Op: Op(c.Op), Columns: cols, Row: convertRow(c.Row, ts), Position: eventstore.Position(c.Offset)}
 	if c.Old != nil {
@@ -74,7 +103,14 @@ func convertChange(c *exec.Change, cols []Column, ts []types.Column) Change {
 }
 
 func convertRow(row []types.Value, ts []types.Column) []any {
-	out := make([]any, len(row))
+	return convertRowInto(make([]any, len(row)), row, ts)
+}
+
+// convertRowInto converts row into the first len(row) elements of dst
+// and returns them, capped so that appending to one row cannot overwrite
+// the next.
+func convertRowInto(dst []any, row []types.Value, ts []types.Column) []any {
+	out := dst[:len(row):len(row)]
 	for i, v := range row {
 		var t *types.Type
 		if i < len(ts) {

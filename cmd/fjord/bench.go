@@ -31,7 +31,7 @@ func newBenchCmd(a *app) *cobra.Command {
 		Args:  argsBetween(0, 0, ""),
 	}
 	cmd.AddCommand(newBenchEventStoreCmd(a), newBenchProjectionCmd(a), newBenchPubSubCmd(a))
-	cmd.AddCommand(newBenchSQLCmd(a))
+	cmd.AddCommand(newBenchSQLCmd(a), newBenchOutboxCmd(a))
 	return cmd
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -58,25 +57,12 @@ external server. --data is not used.`,
 					return usagef(cmd, "invalid --scenario %q: known scenarios are %s", name, strings.Join(bench.PubSubScenarios(), ", "))
 				}
 			}
-			for _, n := range []struct {
-				flag  string
-				value int
-			}{{"messages", cfg.Messages}, {"size", cfg.Size}, {"rate", cfg.Rate}, {"publishers", cfg.Publishers}} {
-				if n.value < 0 || cmd.Flags().Changed(n.flag) && n.value == 0 {
-					return usagef(cmd, "invalid --%s %d: must be at least 1", n.flag, n.value)
-				}
+			if err := checkCounts(cmd, countFlag{"messages", cfg.Messages}, countFlag{"size", cfg.Size},
+				countFlag{"rate", cfg.Rate}, countFlag{"publishers", cfg.Publishers}); err != nil {
+				return err
 			}
-			enc := json.NewEncoder(a.stdout)
 			var printErr error
-			cfg.OnResult = func(r bench.Result) {
-				if asJSON {
-					printErr = errors.Join(printErr, enc.Encode(r))
-					return
-				}
-				_, err := fmt.Fprintf(a.stdout, "%-9s %8d msgs %8.3f s %10.0f msg/s  p50 %7.3f ms  p99 %7.3f ms  max %7.3f ms  %s\n",
-					r.Scenario, r.Events, r.Seconds, r.EventsPerSec, r.P50ms, r.P99ms, r.MaxMs, r.Op)
-				printErr = errors.Join(printErr, err)
-			}
+			cfg.OnResult = benchResultPrinter(a, asJSON, &printErr)
 			if cpuProfile != "" {
 				out, err := os.Create(cpuProfile)
 				if err != nil {
@@ -109,28 +95,11 @@ external server. --data is not used.`,
 
 // benchPubSub runs the scenarios of cfg on the NATS server at url, or on
 // an embedded one with its store in a temporary directory under dir.
-func benchPubSub(ctx context.Context, url, dir string, cfg bench.PubSubConfig) (err error) {
-	var nc *nats.Conn
-	if url != "" {
-		nc, err = nats.Connect(url)
-		if err != nil {
-			return fmt.Errorf("connecting to NATS at %s: %w", url, err)
-		}
-	} else {
-		var srv *benchServer
-		if srv, err = startBenchServer(ctx, dir); err != nil {
-			return err
-		}
-		defer func() { err = errors.Join(err, srv.Close()) }() // after nc.Close
-		if nc, err = srv.Connect(); err != nil {
-			return err
-		}
-	}
-	defer nc.Close()
-	_, err = bench.PubSub(ctx, func(ctx context.Context, scenario string) (*bench.PubSubDestination, error) {
-		return openBenchDestination(ctx, nc, scenario)
-	}, cfg)
-	return err
+func benchPubSub(ctx context.Context, url, dir string, cfg bench.PubSubConfig) error {
+	return withBenchNATS(ctx, url, dir, func(open bench.OpenPubSub) error {
+		_, err := bench.PubSub(ctx, open, cfg)
+		return err
+	})
 }
 
 // benchServer is an embedded server whose store is in a temporary

@@ -21,8 +21,11 @@ func (s *suite) testAckNeverRedelivered(t *testing.T) {
 	e.send(tp, all...)
 	got := e.receive(sub, len(all))
 	checkSameIDs(t, "first delivery", all, got)
-	var acked, unacked []*driver.Message
+	var acked, unacked, fromFloor []*driver.Message
 	for i, m := range got {
+		if i%2 == 1 && fromFloor == nil {
+			fromFloor = got[i:]
+		}
 		if i%2 == 0 {
 			acked = append(acked, m)
 		} else {
@@ -39,7 +42,13 @@ func (s *suite) testAckNeverRedelivered(t *testing.T) {
 	}
 
 	sub2 := e.sub("sub")
-	if len(unacked) > 0 {
+	if len(unacked) > 0 && s.h.ReplaysFromAckFloor {
+		again := e.receive(sub2, len(fromFloor))
+		if diff := cmp.Diff(idsInOrder(fromFloor), idsInOrder(again)); diff != "" {
+			t.Errorf("replayed from the first unacked message after reattaching (-want +got):\n%s", diff)
+		}
+		e.ack(sub2, again...)
+	} else if len(unacked) > 0 {
 		again := e.receive(sub2, len(unacked))
 		checkSameIDs(t, "redelivered after reattaching", unacked, again)
 		e.ack(sub2, again...)

@@ -71,6 +71,13 @@ type Harness struct {
 	QuietWait time.Duration
 	// NoLeakCheck turns off the per-subtest goroutine leak check.
 	NoLeakCheck bool
+	// ReplaysFromAckFloor says that a subscription attached again after
+	// one closed with messages unacknowledged receives everything from
+	// the first unacknowledged message on, in order, acknowledged ones
+	// included (a driver option that keeps each key's order after a
+	// crash, such as natspubsub's ResumeFromAckFloor); the suite then
+	// expects exactly that instead of the unacknowledged messages only.
+	ReplaysFromAckFloor bool
 }
 
 // Destination opens topics and subscriptions on one destination.
@@ -123,4 +130,5 @@ func Run(t *testing.T, h Harness) {
 	t.Run("Order/KeysInterleaved", s.testOrderedKeys)
 	t.Run("Order/AfterNack", s.testOrderAfterNack)
 	t.Run("Dedup/SourceAndID", s.testDedup)
+	t.Run("Router", s.testRouter)
 }

@@ -215,11 +215,17 @@ func ackIDs(msgs []*driver.Message) []driver.AckID {
 
 // ids returns the messages' ids, sorted.
 func ids(msgs []*driver.Message) []string {
+	out := idsInOrder(msgs)
+	sort.Strings(out)
+	return out
+}
+
+// idsInOrder returns the ids of msgs in the order received.
+func idsInOrder(msgs []*driver.Message) []string {
 	out := make([]string, len(msgs))
 	for i, m := range msgs {
 		out[i] = m.Attributes["id"]
 	}
-	sort.Strings(out)
 	return out
 }
 

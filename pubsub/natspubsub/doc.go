@@ -60,7 +60,37 @@
 // delivers a consumer's messages in stream order, Send stores a batch in
 // order, and package pubsub handles a key's messages in turn, so one
 // key's messages are received in the order sent. A message delivered
-// again (after Nack, Close, or a lost connection) arrives after later
-// ones; package pubsub retries failed handlers in process instead, so
-// that does not happen in normal operation.
+// again after Nack or Close comes ahead of messages not yet delivered;
+// package pubsub retries failed handlers in process, and nacks only what
+// it will not handle, so that does not reorder a key in normal operation.
+//
+// # Order across crashes
+//
+// A process that dies (or loses its connection for good) leaves its
+// messages unacknowledged; by default JetStream hands them out again only
+// after AckWait, while the next process already receives later ones: a
+// key's messages are then handled out of order. With
+// SubscriptionOptions.ResumeFromAckFloor, OpenSubscription finds such
+// messages (the consumer's NumAckPending) and rewinds the consumer to its
+// acknowledgement floor first, like a Kafka consumer resuming from its
+// committed offset: everything after the last message below which all
+// were acknowledged comes again, in stream order — the messages the dead
+// process held and the ones it acknowledged above the floor, as
+// duplicates (deduplicate them, with package inbox for instance), with
+// delivery counts starting again at 1.
+//
+//	ds, err := natspubsub.OpenSubscription(ctx, nc, "shop.orders", "billing",
+//		&natspubsub.SubscriptionOptions{ResumeFromAckFloor: true})
+//
+// The rewind is the server's consumer reset (nats-server 2.14 and later)
+// or, on older servers, a delete and create of the durable consumer with
+// the same settings starting after the floor. Use it with one active
+// Subscription on the consumer, which ordered consumption means anyway
+// (one consumer at a time: a process supervisor restarting it, or a
+// leader elected outside NATS): opening one rewinds the consumer under any
+// other that is still open, whose messages then come again, out of order,
+// and on older servers fail its acknowledgements while the consumer is
+// recreated. It is off by default because the default serves competing
+// Subscriptions, where per-key order is not kept anyway and a rewind would
+// disturb the others.
 package natspubsub

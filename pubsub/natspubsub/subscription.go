@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -42,8 +43,25 @@ type SubscriptionOptions struct {
 	// (package pubsub parks messages itself).
 	MaxDeliver int
 	// DeliverPolicy is where a consumer created by OpenSubscription
-	// starts; the zero value is the start of the stream.
+	// starts; the zero value is the start of the stream. It does not
+	// change an existing consumer.
 	DeliverPolicy jetstream.DeliverPolicy
+	// ResumeFromAckFloor makes OpenSubscription rewind the durable
+	// consumer to its acknowledgement floor when it has messages
+	// delivered and not acknowledged (those of a process that died), so
+	// that they come first, in stream order, instead of AckWait later and
+	// behind newer messages. Messages acknowledged above the floor are
+	// delivered again: handle them idempotently (package inbox does).
+	//
+	// It assumes that this Subscription is the only one reading the
+	// consumer, as ordered consumption needs anyway: a rewind under
+	// another open Subscription hands that one's messages out again, out
+	// of order. On nats-server 2.14 and later it is the server's consumer
+	// reset; on older servers the consumer is deleted and created again
+	// with the same settings, starting at the stream sequence after the
+	// floor (the version is the connected server's). Either way delivery
+	// counts start again at 1.
+	ResumeFromAckFloor bool
 	// RequestTimeout bounds Ack and Nack waiting for the server, whatever
 	// their context says; 0 is 5 seconds.
 	RequestTimeout time.Duration
@@ -65,7 +83,9 @@ type SubscriptionOptions struct {
 //
 // Order: JetStream delivers a consumer's messages in stream order, so the
 // messages of one key arrive in the order they were stored; a message
-// redelivered after a Nack or AckWait arrives after later ones.
+// redelivered after a Nack or AckWait arrives after later ones already
+// delivered. SubscriptionOptions.ResumeFromAckFloor keeps the order
+// across a process that died holding messages.
 type Subscription struct {
 	nc             *nats.Conn
 	consumer       jetstream.Consumer
@@ -112,7 +132,7 @@ func OpenSubscription(ctx context.Context, nc *nats.Conn, subject, consumer stri
 	if maxDeliver == 0 {
 		maxDeliver = -1
 	}
-	c, err := ensureConsumer(ctx, js, streamName, jetstream.ConsumerConfig{
+	cfg := jetstream.ConsumerConfig{
 		Durable:       consumer,
 		FilterSubject: subject,
 		AckPolicy:     jetstream.AckExplicitPolicy,
@@ -120,7 +140,11 @@ func OpenSubscription(ctx context.Context, nc *nats.Conn, subject, consumer stri
 		MaxAckPending: orDefault(opts.MaxAckPending, 1000),
 		MaxDeliver:    maxDeliver,
 		DeliverPolicy: opts.DeliverPolicy,
-	})
+	}
+	c, err := ensureConsumer(ctx, js, streamName, cfg)
+	if err == nil && opts.ResumeFromAckFloor {
+		c, err = resumeFromAckFloor(ctx, nc, js, c)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("natspubsub: opening subscription %q on stream %q: %w", consumer, streamName, err)
 	}
@@ -160,11 +184,13 @@ func (s *Subscription) reportProgress(interval time.Duration) {
 // ensureConsumer binds to the durable consumer of cfg when it exists with
 // the same settings, and otherwise creates or updates it: attaching again
 // is then no configuration change (a cluster-wide proposal, and on older
-// servers a reset of redelivery counts).
+// servers a reset of redelivery counts). Where an existing consumer
+// starts is not a setting that changes (the server refuses it).
 func ensureConsumer(ctx context.Context, js jetstream.JetStream, stream string, cfg jetstream.ConsumerConfig) (jetstream.Consumer, error) {
 	c, err := js.Consumer(ctx, stream, cfg.Durable)
 	if err == nil {
 		have := c.CachedInfo().Config
+		cfg.DeliverPolicy, cfg.OptStartSeq, cfg.OptStartTime = have.DeliverPolicy, have.OptStartSeq, have.OptStartTime
 		if have.FilterSubject == cfg.FilterSubject && have.AckPolicy == cfg.AckPolicy && have.AckWait == cfg.AckWait &&
 			have.MaxAckPending == cfg.MaxAckPending && have.MaxDeliver == cfg.MaxDeliver && have.DeliverPolicy == cfg.DeliverPolicy {
 			return c, nil
@@ -173,6 +199,51 @@ func ensureConsumer(ctx context.Context, js jetstream.JetStream, stream string, 
 		return nil, err
 	}
 	return js.CreateOrUpdateConsumer(ctx, stream, cfg)
+}
+
+// resumeFromAckFloor rewinds c to its acknowledgement floor when it has
+// messages pending acknowledgement (see
+// SubscriptionOptions.ResumeFromAckFloor).
+func resumeFromAckFloor(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, c jetstream.Consumer) (jetstream.Consumer, error) {
+	info, err := c.Info(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if info.NumAckPending == 0 {
+		return c, nil
+	}
+	if serverAtLeast(nc.ConnectedServerVersion(), 2, 14) {
+		if _, err := js.ResetConsumer(ctx, info.Stream, info.Name); err != nil {
+			return nil, fmt.Errorf("resetting to the ack floor (stream sequence %d): %w", info.AckFloor.Stream, err)
+		}
+		return c, nil
+	}
+	// No consumer reset before 2.14: start a new consumer after the floor.
+	cfg := info.Config
+	cfg.DeliverPolicy, cfg.OptStartSeq, cfg.OptStartTime = jetstream.DeliverByStartSequencePolicy, info.AckFloor.Stream+1, nil
+	if err := js.DeleteConsumer(ctx, info.Stream, info.Name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return nil, fmt.Errorf("deleting to resume from the ack floor: %w", err)
+	}
+	c, err = js.CreateConsumer(ctx, info.Stream, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("creating again from stream sequence %d: %w", cfg.OptStartSeq, err)
+	}
+	return c, nil
+}
+
+// serverAtLeast reports whether the server version v ("2.14.0",
+// "2.15.2-beta") is at least major.minor.
+func serverAtLeast(v string, major, minor int) bool {
+	parts := strings.SplitN(strings.TrimPrefix(v, "v"), ".", 3)
+	if len(parts) < 2 {
+		return false
+	}
+	ma, err1 := strconv.Atoi(parts[0])
+	mi, err2 := strconv.Atoi(parts[1])
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	return ma > major || ma == major && mi >= minor
 }
 
 // Receive returns between 1 and max messages: those available at once, or

@@ -45,10 +45,16 @@ type aggregator struct {
 	idBuf      []byte
 	rowBuf     []Value  // the aggregate row, before projection
 	encBuf     []byte   // scratch for encoding groups' state (Save)
+	decBuf     []byte   // scratch for decoding groups kept encoded
 	pending    []Change // deletes of merged sessions, emitted at the next flush
 	// expired lists the ids (Change.Key) of the emitted windows that the
 	// last process or watermark dropped past their retention.
 	expired []string
+	// store, when set (Pipeline.KeepEncoded, unwindowed only), holds every
+	// group encoded; groups holds those decoded, at most maxHot between
+	// batches, and a batch decodes the cold groups it touches.
+	store  *GroupStore
+	maxHot int
 }
 
 type group struct {
@@ -119,6 +125,10 @@ func groupID(key []Value, ws int64, windowed bool) string {
 // process folds a batch of input changes and returns the output changes.
 func (a *aggregator) process(in []Change) []Change {
 	a.expired = a.expired[:0]
+	if a.store != nil {
+		a.store.loaded()
+	}
+	a.spill()
 	for _, c := range in {
 		switch c.Op {
 		case Insert:
@@ -196,6 +206,11 @@ func (a *aggregator) group(key []Value, ws, we int64, windowed bool) *group {
 	g := a.groups[string(b)]
 	if g == nil {
 		id := string(b)
+		if a.store != nil {
+			if val, ok := a.store.get(id); ok {
+				return a.decode(id, val)
+			}
+		}
 		g = a.newGroup(id, slices.Clone(key), ws, we)
 		a.groups[id] = g
 		if a.win != nil {
@@ -465,3 +480,37 @@ func (a *aggregator) watermark(t int64) []Change {
 }
 
 const metaKey = "\x00meta"
+
+// decode restores a cold group from the store into groups. The encoding
+// was written by encodeGroup or checked by Pipeline.Load, so an error is
+// a bug.
+func (a *aggregator) decode(id string, val string) *group {
+	// The row encoding is an array's without its kind byte; decode it as
+	// one from scratch (DecodeKey copies the strings it returns).
+	a.decBuf = append(append(a.decBuf[:0], byte(types.Array)), val...)
+	row, _, err := types.DecodeKey(a.decBuf)
+	if err == nil {
+		err = a.load(id, row.List())
+	}
+	if err != nil {
+		panic(fmt.Sprintf("streamsql: decoding group %q kept encoded: %v", id, err))
+	}
+	return a.groups[id]
+}
+
+// spill drops decoded groups beyond maxHot, down to three quarters of it,
+// so that a batch touching a few cold groups does not spill every time.
+// Only clean groups are dropped: between a Save whose changes were
+// published and the next batch, the store holds every group as it is.
+func (a *aggregator) spill() {
+	if a.store == nil || len(a.groups) <= a.maxHot || len(a.dirty) > 0 || len(a.store.staged) > 0 {
+		return
+	}
+	target := a.maxHot - a.maxHot/4
+	for id := range a.groups {
+		if len(a.groups) <= target {
+			break
+		}
+		delete(a.groups, id)
+	}
+}

@@ -106,3 +106,35 @@ func BenchmarkGroupBySave(b *testing.B) {
 	}
 	b.ReportMetric(float64(saved)/float64(b.N), "state-B/op")
 }
+
+// BenchmarkGroupBySaveEncoded is BenchmarkGroupBySave with the groups kept
+// encoded (KeepEncoded, as a persistent query does) and at most hot of
+// the 10,000 decoded between batches; the keys cycle, so with fewer than
+// 10,000 a batch decodes most of the groups it touches.
+func BenchmarkGroupBySaveEncoded(b *testing.B) {
+	for _, hot := range []int{0, 8192, 16384} {
+		b.Run(fmt.Sprintf("hot=%d", hot), func(b *testing.B) {
+			p := benchPipeline(b, `CREATE STREAM clicks (k STRING, v BIGINT) WITH (SOURCE='click-')`,
+				`SELECT k, COUNT(*) AS n, SUM(v) AS total FROM clicks GROUP BY k EMIT CHANGES`)
+			store := p.KeepEncoded(hot)
+			data := make([][]byte, 10000)
+			for i := range data {
+				data[i] = fmt.Appendf(nil, `{"k":"key-%d","v":%d}`, i, i%13)
+			}
+			const batch = 512
+			events := make([]Event, batch)
+			put := func(key string, val []byte) {}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i += batch {
+				n := min(batch, b.N-i)
+				for j := range n {
+					events[j] = Event{Stream: "click-1", Type: "Placed", Time: int64(i + j), Position: int64(i + j + 1), Version: 1, Data: data[(i+j)%len(data)]}
+				}
+				p.Process(events[:n])
+				p.Save(put)
+				store.Publish()
+			}
+		})
+	}
+}

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/fjord-data/fjord/streamsql/internal/ddtest"
 	"github.com/fjord-data/fjord/streamsql/internal/parse"
 	"github.com/fjord-data/fjord/streamsql/internal/plan"
@@ -39,6 +41,19 @@ func TestRun(t *testing.T) {
 }
 
 func runCase(t *testing.T, c *ddtest.Case) string {
+	out := runPipeline(t, c, false)
+	if enc := runPipeline(t, c, true); enc != out {
+		t.Errorf("%s:%d: with groups kept encoded (-decoded +encoded):\n%s", c.File, c.Line, cmp.Diff(out, enc))
+	}
+	return out
+}
+
+// runPipeline runs a case. With encoded, an unwindowed aggregation keeps
+// its groups encoded with none decoded between batches (so that every
+// batch decodes the groups it touches); its state is saved and published
+// after every batch, and the rows read from the group store must be those
+// its changes leave.
+func runPipeline(t *testing.T, c *ddtest.Case, encoded bool) string {
 	batch, restart := 1, -1
 	for _, a := range c.Args {
 		k, v, _ := strings.Cut(a, "=")
@@ -76,10 +91,53 @@ func runCase(t *testing.T, c *ddtest.Case) string {
 	}
 	log := &ErrorLog{}
 	p := New(q, log)
+	var store *GroupStore
+	if encoded {
+		store = p.KeepEncoded(0)
+	}
+	state := map[string][]byte{} // what the encoded run saved
+	rows := map[string]string{}  // what its changes leave
 	var out []string
 	emit := func(cs []Change) {
 		for _, ch := range cs {
 			out = append(out, ch.String())
+			if ch.Op == Delete {
+				delete(rows, ch.Key)
+			} else {
+				rows[ch.Key] = RowString(ch.Row) + " @ " + RowString(ch.KeyVals)
+			}
+		}
+		if store == nil {
+			return
+		}
+		p.Save(func(k string, v []byte) {
+			if v == nil {
+				delete(state, k)
+			} else {
+				state[k] = v
+			}
+		})
+		store.Publish()
+		stored, err := store.Rows()
+		if err != nil {
+			t.Fatalf("%s:%d: GroupStore.Rows: %v", c.File, c.Line, err)
+		}
+		got := map[string]string{}
+		for _, ch := range stored {
+			got[ch.Key] = RowString(ch.Row) + " @ " + RowString(ch.KeyVals)
+			if l, ok, err := store.Lookup(ch.Key); err != nil || !ok || !rowsEqual(l.Row, ch.Row) {
+				t.Errorf("%s:%d: Lookup(%q) = %v, %v, %v; want %v", c.File, c.Line, ch.Key, l, ok, err, ch)
+			}
+		}
+		if d := cmp.Diff(rows, got); d != "" {
+			t.Errorf("%s:%d: after event %d, rows in the group store (-changes +store):\n%s", c.File, c.Line, p.Position(), d)
+		}
+		if len(p.agg.groups) > 0 && len(p.agg.dirty) == 0 {
+			// The next batch spills every group before it starts.
+			p.agg.spill()
+			if len(p.agg.groups) != 0 {
+				t.Errorf("%s:%d: %d groups decoded after a spill, want 0", c.File, c.Line, len(p.agg.groups))
+			}
 		}
 	}
 	var pending []Event
@@ -115,7 +173,17 @@ func runCase(t *testing.T, c *ddtest.Case) string {
 		}
 		if n == restart {
 			flush()
-			p = reload(t, p, q, log)
+			if store != nil {
+				p = New(q, log)
+				store = p.KeepEncoded(0)
+				for k, v := range state {
+					if err := p.Load(k, v); err != nil {
+						t.Fatalf("load %q: %v", k, err)
+					}
+				}
+			} else {
+				p = reload(t, p, q, log)
+			}
 			out = append(out, "(restart)")
 		}
 	}

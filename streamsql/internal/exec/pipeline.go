@@ -174,12 +174,14 @@ func (p *Pipeline) Save(put func(key string, val []byte)) {
 			if id == metaKey {
 				continue
 			}
-			if g, ok := a.groups[id]; ok {
-				var val []byte
+			var val []byte
+			g, ok := a.groups[id]
+			if ok {
 				val, a.encBuf = encodeGroup(g, a.encBuf)
-				put("g"+id, val)
-			} else {
-				put("g"+id, nil)
+			}
+			put("g"+id, val)
+			if a.store != nil {
+				a.store.stage(id, val, !ok)
 			}
 		}
 		clear(a.dirty)
@@ -237,7 +239,16 @@ func (p *Pipeline) Load(key string, val []byte) error {
 		if p.agg == nil {
 			return fmt.Errorf("streamsql: state %q: not an aggregation", key)
 		}
-		return p.agg.load(key[1:], row)
+		id := key[1:]
+		if err := p.agg.load(id, row); err != nil {
+			return err
+		}
+		if s := p.agg.store; s != nil {
+			s.load(id, val)
+			if len(p.agg.groups) > p.agg.maxHot {
+				delete(p.agg.groups, id)
+			}
+		}
 	default:
 		return fmt.Errorf("streamsql: unknown state key %q", key)
 	}
@@ -246,7 +257,8 @@ func (p *Pipeline) Load(key string, val []byte) error {
 
 // Rows returns the current output rows of a query that makes a table (an
 // aggregation, or a query over a table source), in key order; each change
-// is an insert.
+// is an insert. With KeepEncoded, call it only between a published Save
+// and the next Process.
 func (p *Pipeline) Rows() []Change {
 	if p.agg == nil {
 		if p.reader.rows == nil {
@@ -270,6 +282,14 @@ func (p *Pipeline) Rows() []Change {
 		}
 		return project(p.project, in)
 	}
+	if s := p.agg.store; s != nil {
+		s.loaded()
+		rows, err := s.Rows()
+		if err != nil { // checked by Load or written by Save
+			panic(err)
+		}
+		return rows
+	}
 	var out []Change
 	for _, id := range sortedIDs(p.agg.groups) {
 		g := p.agg.groups[id]
@@ -278,6 +298,24 @@ func (p *Pipeline) Rows() []Change {
 		}
 	}
 	return out
+}
+
+// KeepEncoded makes an unwindowed aggregation keep every group encoded in
+// the returned GroupStore, with at most maxHot of them also decoded
+// between batches; a batch decodes the cold groups it touches. Call it
+// before Load. Save then stages what it writes in the store, and the
+// caller must Publish the store once that state is committed, before the
+// next Process. It returns nil for other queries, which keep their state
+// decoded (windowed groups are indexed by window end and session).
+func (p *Pipeline) KeepEncoded(maxHot int) *GroupStore {
+	if p.agg == nil || p.agg.win != nil {
+		return nil
+	}
+	if p.agg.store == nil {
+		p.agg.store = newGroupStore()
+	}
+	p.agg.maxHot = max(maxHot, 0)
+	return p.agg.store
 }
 
 // encodeGroup returns a group's state: types.AppendRow of [ws, we, n,
