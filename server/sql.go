@@ -191,6 +191,10 @@ func sqlStatusError(err error) *connect.Error {
 	}
 	var syntax *streamsql.Error
 	switch {
+	case errors.As(err, &syntax) && strings.HasPrefix(syntax.Msg, "unknown stream or table "):
+		// The planner's positioned error for a missing source (the
+		// server test pins the wording).
+		return connect.NewError(connect.CodeNotFound, err)
 	case errors.As(err, &syntax):
 		return connect.NewError(connect.CodeInvalidArgument, err)
 	case errors.Is(err, streamsql.ErrNotFound):

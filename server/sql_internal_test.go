@@ -16,6 +16,7 @@ func TestSQLStatusError(t *testing.T) {
 		want connect.Code
 	}{
 		{&streamsql.Error{Msg: "bad"}, connect.CodeInvalidArgument},
+		{&streamsql.Error{Msg: "unknown stream or table x"}, connect.CodeNotFound},
 		{fmt.Errorf("x: %w", streamsql.ErrNotFound), connect.CodeNotFound},
 		{streamsql.ErrExists, connect.CodeAlreadyExists},
 		{streamsql.ErrInUse, connect.CodeFailedPrecondition},

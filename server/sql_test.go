@@ -173,7 +173,7 @@ func TestSQLErrors(t *testing.T) {
 		{"select to Execute", "SELECT * FROM totals", false, connect.CodeInvalidArgument, 0, "Query"},
 		{"DDL to Query", "SHOW STREAMS", true, connect.CodeInvalidArgument, 0, "Execute"},
 		{"unknown source", "DESCRIBE nothing", false, connect.CodeNotFound, 404, "nothing"},
-		{"unknown source in a query", "SELECT * FROM nothing EMIT CHANGES", true, connect.CodeInvalidArgument, 400, "unknown stream or table nothing"},
+		{"unknown source in a query", "SELECT * FROM nothing EMIT CHANGES", true, connect.CodeNotFound, 404, "line 1, column 15: unknown stream or table nothing"},
 		{"unknown query", "TERMINATE nope", false, connect.CodeNotFound, 404, "nope"},
 		{"exists", ordersDDL, false, connect.CodeAlreadyExists, 409, "exists"},
 		{"in use", "DROP STREAM orders", false, connect.CodeFailedPrecondition, 409, "in use"},

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"go.uber.org/goleak"
 )
 
 // serveFor runs `fjord serve` with args on h's store until the returned
@@ -49,6 +50,7 @@ func serveFor(t *testing.T, h *harness, args ...string) (url string, stop func()
 // TestServeSQL runs a persistent query and a push query over the API of
 // `fjord serve`, and keeps the persistent query across a restart.
 func TestServeSQL(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	h := newHarness(t)
 	data := t.TempDir()
 	url, stop := serveFor(t, h, "--data", data)
@@ -73,7 +75,9 @@ func TestServeSQL(t *testing.T) {
 	// A push query as newline-delimited JSON: the row, then its change.
 	ctx, cancel := context.WithCancel(t.Context())
 	req, _ := http.NewRequestWithContext(ctx, "POST", url+"/v1/sql", strings.NewReader("SELECT customer, n FROM totals EMIT CHANGES"))
-	res, err := http.DefaultClient.Do(req)
+	hc := &http.Client{Transport: &http.Transport{}}
+	defer hc.CloseIdleConnections()
+	res, err := hc.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
