@@ -141,11 +141,16 @@ func (s *sqlService) query(ctx context.Context, sql string, fromStart bool) (cha
 }
 
 func (s *sqlService) Query(ctx context.Context, req *connect.Request[sqlv1.QueryRequest], stream *connect.ServerStream[sqlv1.QueryResponse]) error {
-	changes, _, release, err := s.query(ctx, req.Msg.GetSql(), req.Msg.GetFromStart())
+	changes, push, release, err := s.query(ctx, req.Msg.GetSql(), req.Msg.GetFromStart())
 	if err != nil {
 		return err
 	}
 	defer release()
+	if push { // headers now: the first change may be long in coming
+		if err := stream.Send(nil); err != nil {
+			return err
+		}
+	}
 	first := true
 	for ch, err := range changes {
 		if err != nil {

@@ -387,3 +387,26 @@ func TestSQLDrainAndLimit(t *testing.T) {
 		t.Errorf("NDJSON push query after Drain ended with %q, want an unavailable error", nd.Text())
 	}
 }
+
+// TestSQLPushAnswersAtOnce: a push query's call returns (with headers)
+// before its first change, over gRPC on HTTP/2 and Connect on HTTP/1.1.
+func TestSQLPushAnswersAtOnce(t *testing.T) {
+	ts := startSQL(t, nil)
+	c := ts.sqlClient()
+	ts.setupTotals(t, c)
+	clients := map[string]streamsqlv1connect.StreamSQLServiceClient{"grpc": c, "connect": streamsqlv1connect.NewStreamSQLServiceClient(ts.h1, ts.url)}
+	for name, cl := range clients {
+		s, err := cl.Query(t.Context(), connect.NewRequest(&sqlv1.QueryRequest{Sql: "SELECT id FROM orders EMIT CHANGES"}))
+		if err != nil {
+			t.Fatalf("%s: Query: %v", name, err)
+		}
+		if _, err := s.ResponseHeader(), s.Err(); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		p := ts.appendOrder(t, "9"+name, "c9", "1")
+		if !s.Receive() || s.Msg().GetChange().GetPosition() != p {
+			t.Errorf("%s: first change %v, %v; want the order at %d", name, s.Msg(), s.Err(), p)
+		}
+		s.Close()
+	}
+}

@@ -68,6 +68,9 @@ func TestServeSQL(t *testing.T) {
 	if out, want := sql("-e", "SELECT customer, n, total FROM totals AT POSITION 2"), "op  customer  n  total\n+   c1        2  12\n"; out != want {
 		t.Errorf("pull query over the server:\n%s\nwant:\n%s", out, want)
 	}
+	if out, want := sql("--from-start", "-e", "SELECT id, amount FROM orders EMIT CHANGES LIMIT 2"), "op  id  amount\n+   1   5\n+  2  7\n"; out != want { // flushed per change
+		t.Errorf("push query over the server:\n%s\nwant:\n%s", out, want)
+	}
 	if _, errOut, err := h.run("", "--server", url, "sql", "-e", "DESCRIBE nothing"); err == nil || !strings.Contains(errOut, "not_found") {
 		t.Errorf("DESCRIBE nothing over the server: %v %q, want not_found", err, errOut)
 	}
