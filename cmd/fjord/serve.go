@@ -64,7 +64,7 @@ given; --nats URL uses an external server instead, --nats off none.`,
 	fl.StringVar(&f.logFormat, "log-format", "text", "log format on standard error: text or json")
 	f.security.register(fl, a.getenv)
 	f.nats.register(fl, a.getenv)
-	f.sql.register(fl)
+	f.sql.register(fl, a.getenv)
 	addPostgresFlags(fl, a)
 	return cmd
 }

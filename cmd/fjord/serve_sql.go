@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"strconv"
 
 	"github.com/spf13/pflag"
 
@@ -26,11 +27,15 @@ Events with Accept: text/event-stream). Definitions and the state of
 persistent queries live in <data>/sql and survive restarts.
 `
 
-func (f *serveSQLFlags) register(fl *pflag.FlagSet) {
-	fl.BoolVar(&f.enabled, "sql", true, "run the streaming SQL engine and serve its API (state in <data>/sql)")
+func (f *serveSQLFlags) register(fl *pflag.FlagSet, getenv func(string) string) {
+	def := true
+	if v, err := strconv.ParseBool(getenv("FJORD_SQL")); err == nil {
+		def = v
+	}
+	fl.BoolVar(&f.enabled, "sql", def, "run the streaming SQL engine and serve its API, with its state in <data>/sql (env FJORD_SQL)")
 }
 
-// startSQL opens the engine over st with its state in dataDir/sql, or
+// open opens the engine over st with its state in dataDir/sql, or
 // returns nil when SQL is off. Its owner runs it and closes it after Run.
 func (f *serveSQLFlags) open(st *eventstore.Store, dataDir string, logger *slog.Logger) (*streamsql.Engine, error) {
 	if !f.enabled {

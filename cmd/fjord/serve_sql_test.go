@@ -20,7 +20,7 @@ import (
 func serveFor(t *testing.T, h *harness, args ...string) (url string, stop func()) {
 	t.Helper()
 	var stderr lockedBuffer
-	a := h.app(strings.NewReader(""), &bytes.Buffer{}, &stderr, map[string]string{"FJORD_LISTEN": "127.0.0.1:0"})
+	a := h.app(strings.NewReader(""), &bytes.Buffer{}, &stderr, map[string]string{"FJORD_LISTEN": "127.0.0.1:0", "FJORD_SQL": "true"})
 	addrs := make(chan net.Addr, 1)
 	a.listen = func(network, address string) (net.Listener, error) {
 		ln, err := net.Listen(network, address)
