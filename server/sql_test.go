@@ -317,6 +317,10 @@ func TestSQLAuth(t *testing.T) {
 		{tokReader, ordersDDL, false, connect.CodePermissionDenied, 403},
 		{tokOrders, "SHOW STREAMS", false, connect.CodePermissionDenied, 403}, // read on order- only
 		{tokAdmin, strings.Replace(ordersDDL, "STREAM", "STREAM IF NOT EXISTS", 1), false, 0, 200},
+		{tokReader, "DESCRIBE orders", false, 0, 200},
+		{tokReader, "EXPLAIN SELECT * FROM orders EMIT CHANGES", false, 0, 200},
+		{tokReader, "DROP STREAM IF EXISTS nothing", false, connect.CodePermissionDenied, 403},
+		{tokReader, "TERMINATE nothing", false, connect.CodePermissionDenied, 403},
 		{tokOrders, "SELECT * FROM orders EMIT CHANGES LIMIT 1", true, connect.CodePermissionDenied, 403},
 		{tokReader, "SELECT * FROM orders EMIT CHANGES LIMIT 1", true, 0, 200},
 	}

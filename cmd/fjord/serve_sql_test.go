@@ -153,7 +153,7 @@ DESCRIBE nothing;
 
 func TestSplitScript(t *testing.T) {
 	got := splitScript("-- c;\nSELECT ';'\n FROM x;\n\n /* ; */ SHOW \"a;\"`b;`; ;  \n")
-	want := []scriptStatement{{text: "SELECT ';'\n FROM x", line: 2}, {text: "SHOW \"a;\"`b;`", line: 5}}
+	want := []scriptStatement{{text: "SELECT ';'\n FROM x", line: 2, offset: 6}, {text: "SHOW \"a;\"`b;`", line: 5, offset: 36}}
 	if d := cmp.Diff(want, got, cmp.AllowUnexported(scriptStatement{})); d != "" {
 		t.Errorf("splitScript (-want +got):\n%s", d)
 	}
@@ -173,4 +173,26 @@ func TestSQLHistory(t *testing.T) {
 	if st, err := os.Stat(file); err != nil || st.Mode().Perm() != 0o600 {
 		t.Errorf("history file: %v, %v; want mode 0600", st, err)
 	}
+}
+
+// FuzzSplitScript: every statement is the script's text at its offset,
+// on the line its offset is on, in order, starting with a token.
+func FuzzSplitScript(f *testing.F) {
+	for _, s := range []string{"SELECT 1; SELECT 2", "-- c;\nSHOW 'a;''b';\n/* ; */x", "'unterminated; \n", "/* open", "a;;\r\n;b"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, script string) {
+		prev := 0
+		for _, st := range splitScript(script) {
+			switch {
+			case st.offset < prev || st.offset+len(st.text) > len(script) || script[st.offset:st.offset+len(st.text)] != st.text:
+				t.Fatalf("statement %+v is not the script's text after %d", st, prev)
+			case st.line != 1+strings.Count(script[:st.offset], "\n"):
+				t.Fatalf("statement %+v: wrong line", st)
+			case strings.TrimLeft(st.text, " \t\r\n") != st.text:
+				t.Fatalf("statement %+v starts with space", st)
+			}
+			prev = st.offset + len(st.text)
+		}
+	})
 }

@@ -9,8 +9,9 @@ import (
 
 // scriptStatement is one statement of a script and the line it starts on.
 type scriptStatement struct {
-	text string
-	line int
+	text   string
+	line   int // 1-based
+	offset int // of text in the script
 }
 
 // splitScript splits a script at the semicolons outside quotes and
@@ -28,7 +29,7 @@ func splitScript(script string) []scriptStatement {
 	}
 	flush := func(end int) {
 		if code {
-			out = append(out, scriptStatement{text: script[start:end], line: startLine})
+			out = append(out, scriptStatement{text: script[start:end], line: startLine, offset: start})
 		}
 		code = false
 	}
