@@ -1,6 +1,7 @@
 // Package api holds Fjord's server API: protobuf definitions and the Go and
 // Connect code generated from them (committed). The event store service is
-// fjord.eventstore.v1.EventStoreService, in fjord/eventstore/v1.
+// fjord.eventstore.v1.EventStoreService, in fjord/eventstore/v1; streaming
+// SQL is fjord.streamsql.v1.StreamSQLService, in fjord/streamsql/v1.
 //
 // After editing a .proto file, regenerate from this directory with
 //

@@ -34,6 +34,22 @@
 // telemetry turns them into metrics, served from Options.Metrics), and
 // SubscriberStats reports subscriber lag.
 //
+// With Options.SQL (a streamsql.Engine its owner runs), the server also
+// serves fjord.streamsql.v1.StreamSQLService (Execute, Query, Status) and
+// POST /v1/sql, whose body is one statement: a SELECT streams its changes
+// as newline-delimited JSON ({"op":"insert","row":{…},"position":N}) or,
+// for Accept: text/event-stream, as Server-Sent Events ("change" events,
+// id the position); other statements answer one JSON object. Statements
+// need write on $all (persistent queries append to the store), SHOW,
+// DESCRIBE, EXPLAIN, queries and Status read on $all. Statement errors
+// are INVALID_ARGUMENT with "line L, column C" (HTTP 400), unknown names
+// NOT_FOUND (404), existing names ALREADY_EXISTS and dropping a source in
+// use FAILED_PRECONDITION (409); a push query whose reader fell
+// streamsql's SubscriberBuffer behind (ErrSlowSubscriber), or one over
+// Options.MaxSQLQueries, is RESOURCE_EXHAUSTED (429). Statements are
+// bounded by Options.MaxStatementBytes. Drain ends running queries with
+// UNAVAILABLE, as it ends subscriptions.
+//
 // JSON requests with unknown fields are rejected, requests are bounded by
 // Options.MaxRequestBytes, reads come in bounded pages, and subscriptions
 // read from the store only as fast as the client takes them.

@@ -13,7 +13,9 @@ import (
 	"connectrpc.com/connect"
 
 	"github.com/fjord-data/fjord/api/fjord/eventstore/v1/eventstorev1connect"
+	"github.com/fjord-data/fjord/api/fjord/streamsql/v1/streamsqlv1connect"
 	"github.com/fjord-data/fjord/eventstore"
+	"github.com/fjord-data/fjord/streamsql"
 )
 
 // Options configure a Server. The zero value works.
@@ -54,6 +56,15 @@ type Options struct {
 	// and /readyz, and checks its rules (see ParseAuth): nil serves
 	// everyone everything.
 	Auth *Auth
+	// SQL, when set, is served as fjord.streamsql.v1.StreamSQLService and
+	// at POST /v1/sql; its owner runs and closes it. Without it those
+	// calls fail with UNAVAILABLE.
+	SQL *streamsql.Engine
+	// MaxStatementBytes bounds one SQL statement (default 64 KiB).
+	MaxStatementBytes int
+	// MaxSQLQueries bounds the SQL queries (push and pull) running at
+	// once; more fail with RESOURCE_EXHAUSTED (default 64).
+	MaxSQLQueries int
 }
 
 func (o *Options) withDefaults(st *eventstore.Store) *Options {
@@ -75,6 +86,12 @@ func (o *Options) withDefaults(st *eventstore.Store) *Options {
 	}
 	if out.ShutdownTimeout <= 0 {
 		out.ShutdownTimeout = 30 * time.Second
+	}
+	if out.MaxStatementBytes <= 0 {
+		out.MaxStatementBytes = 64 << 10
+	}
+	if out.MaxSQLQueries <= 0 {
+		out.MaxSQLQueries = 64
 	}
 	if out.Logger == nil {
 		out.Logger = slog.New(slog.DiscardHandler)
@@ -111,6 +128,17 @@ func New(st *eventstore.Store, opts *Options) *Server {
 		connect.WithInterceptors(s.logErrors(), &authInterceptor{z}),
 	)
 	mux.Handle(path, h)
+	sqlSvc := &sqlService{engine: s.opts.SQL, opts: s.opts, drain: s.drain, auth: z, slots: make(chan struct{}, s.opts.MaxSQLQueries)}
+	path, h = streamsqlv1connect.NewStreamSQLServiceHandler(sqlSvc,
+		connect.WithCodec(strictJSON{"json"}),
+		connect.WithCodec(strictJSON{"json; charset=utf-8"}),
+		connect.WithReadMaxBytes(s.opts.MaxStatementBytes+4<<10),
+		connect.WithCompressMinBytes(compressMinBytes),
+		connect.WithInterceptors(s.opts.Interceptors...),
+		connect.WithInterceptors(s.logErrors(), &authInterceptor{z}),
+	)
+	mux.Handle(path, h)
+	mux.Handle("POST /v1/sql", &sqlHTTP{svc: sqlSvc})
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("ok\n"))
 	})
@@ -126,13 +154,14 @@ func New(st *eventstore.Store, opts *Options) *Server {
 	return s
 }
 
-// Handler returns the server's HTTP handler: the Connect service at
-// /fjord.eventstore.v1.EventStoreService/, GET /healthz, GET /readyz and
-// the Server-Sent Events endpoint GET /v1/subscribe.
+// Handler returns the server's HTTP handler: the Connect services at
+// /fjord.eventstore.v1.EventStoreService/ and
+// /fjord.streamsql.v1.StreamSQLService/, GET /healthz, GET /readyz, the
+// Server-Sent Events endpoint GET /v1/subscribe and POST /v1/sql.
 func (s *Server) Handler() http.Handler { return s.handler }
 
 // Drain starts shutting down: /readyz fails, and subscriptions, head
-// watches and SSE streams end (with UNAVAILABLE), so that clients
+// watches, SSE streams and SQL queries end (with UNAVAILABLE), so that clients
 // reconnect elsewhere. Requests in flight are not interrupted.
 func (s *Server) Drain() {
 	s.draining.Store(true)

@@ -39,7 +39,16 @@ type testServer struct {
 
 func start(t *testing.T, opts *server.Options) *testServer {
 	t.Helper()
-	st := eventstore.New(memstore.New(), &eventstore.Options{Limits: eventstore.Limits{MaxAppendSize: 4096, MaxEventSize: 2048}})
+	return startOn(t, newTestStore(), opts)
+}
+
+func newTestStore() *eventstore.Store {
+	return eventstore.New(memstore.New(), &eventstore.Options{Limits: eventstore.Limits{MaxAppendSize: 4096, MaxEventSize: 2048}})
+}
+
+// startOn serves st, and closes it at the end of the test.
+func startOn(t *testing.T, st *eventstore.Store, opts *server.Options) *testServer {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

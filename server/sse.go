@@ -284,6 +284,10 @@ func httpStatus(c connect.Code) int {
 		return http.StatusBadRequest
 	case connect.CodeNotFound:
 		return http.StatusNotFound
+	case connect.CodeAlreadyExists, connect.CodeFailedPrecondition:
+		return http.StatusConflict
+	case connect.CodeResourceExhausted:
+		return http.StatusTooManyRequests
 	case connect.CodeUnauthenticated:
 		return http.StatusUnauthorized
 	case connect.CodePermissionDenied:

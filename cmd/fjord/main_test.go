@@ -52,6 +52,9 @@ func (h *harness) app(stdin io.Reader, stdout, stderr io.Writer, env map[string]
 			if k == "FJORD_NATS" {
 				return "off" // else serve starts NATS in ./fjord-data; serve_nats_test.go asks for it
 			}
+			if k == "FJORD_SQL" {
+				return "false" // else serve keeps SQL state in ./fjord-data; serve_sql_test.go asks for it
+			}
 			return ""
 		},
 	}

@@ -17,6 +17,7 @@ type serveFlags struct {
 	logFormat string
 	security  securityFlags // serve_security.go
 	nats      natsFlags     // serve_nats.go
+	sql       serveSQLFlags // serve_sql.go
 }
 
 func newServeCmd(a *app) *cobra.Command {
@@ -32,7 +33,7 @@ acknowledged to a client is kept.
 One port speaks gRPC, gRPC-Web and Connect (binary or JSON) over HTTP/1.1
 and unencrypted HTTP/2; GET /v1/subscribe streams Server-Sent Events;
 GET /healthz and GET /readyz report health.
-` + securityHelp + `
+` + serveSQLHelp + securityHelp + `
 Off loopback, serve refuses to start without TLS and an auth file, unless
 --insecure is given.
 
@@ -46,7 +47,8 @@ given; --nats URL uses an external server instead, --nats off none.`,
 		Example: `  fjord serve
   fjord serve --listen 127.0.0.1:9000 --data /var/lib/fjord
   fjord serve --postgres postgres://app@db/app --schema orders
-  curl -s localhost:7717/fjord.eventstore.v1.EventStoreService/Head -H 'Content-Type: application/json' -d '{}'`,
+  curl -s localhost:7717/fjord.eventstore.v1.EventStoreService/Head -H 'Content-Type: application/json' -d '{}'
+  curl -sN localhost:7717/v1/sql -d 'SELECT * FROM totals EMIT CHANGES'`,
 		Args: argsBetween(0, 0, ""),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.runServe(cmd, f)
@@ -62,6 +64,7 @@ given; --nats URL uses an external server instead, --nats off none.`,
 	fl.StringVar(&f.logFormat, "log-format", "text", "log format on standard error: text or json")
 	f.security.register(fl, a.getenv)
 	f.nats.register(fl, a.getenv)
+	f.sql.register(fl, a.getenv)
 	addPostgresFlags(fl, a)
 	return cmd
 }
@@ -96,6 +99,18 @@ func (a *app) runServe(cmd *cobra.Command, f serveFlags) (err error) {
 		}
 		logger.Info("event store closed", a.storeAttrs()...)
 	}()
+	engine, err := f.sql.open(st, a.dataDir, logger)
+	if err != nil {
+		return err
+	}
+	if engine != nil {
+		// After the server and Run stopped, before the store closes.
+		defer func() {
+			if cerr := engine.Close(); cerr != nil {
+				err = errors.Join(err, fmt.Errorf("closing streaming SQL: %w", cerr))
+			}
+		}()
+	}
 	nats, err := startNATS(cmd.Context(), f.nats, a.dataDir, f.insecure, logger)
 	if err != nil {
 		return err
@@ -111,6 +126,7 @@ func (a *app) runServe(cmd *cobra.Command, f serveFlags) (err error) {
 	}
 	logger.Info("serving the event store", append([]any{"addr", ln.Addr().String()}, a.storeAttrs()...)...)
 	sopts.Logger = logger
+	sopts.SQL = engine
 	srv, err := newServer(st, sopts)
 	if err != nil {
 		return err
@@ -118,6 +134,7 @@ func (a *app) runServe(cmd *cobra.Command, f serveFlags) (err error) {
 	g, ctx := errgroup.WithContext(cmd.Context())
 	g.Go(func() error { return srv.Serve(ctx, ln) })
 	g.Go(func() error { return nats.Run(ctx) })
+	g.Go(func() error { return runSQL(ctx, engine) })
 	return g.Wait()
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
@@ -19,8 +20,8 @@ import (
 )
 
 type sqlFlags struct {
-	execute, state string
-	fromStart      bool
+	execute, file, state, history string
+	fromStart                     bool
 }
 
 func newSQLCmd(a *app) *cobra.Command {
@@ -28,10 +29,16 @@ func newSQLCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "sql",
 		Short: "Streaming SQL shell over the event store",
-		Long: `Run streaming SQL statements, separated by ';', from --execute or from
-standard input (a prompt when it is a terminal). Definitions and the state
-of persistent queries (CREATE TABLE|STREAM … AS SELECT) live in --state
-(default: the "sql" folder of --data) and run while the shell runs.
+		Long: `Run streaming SQL statements, separated by ';', from --execute, from a
+script file (--file), or from standard input (a prompt when it is a
+terminal). An error in a script names the line where its statement starts.
+Definitions and the state of persistent queries (CREATE TABLE|STREAM … AS
+SELECT) live in --state (default: the "sql" folder of --data) and run while
+the shell runs. With --server, statements run in that server instead (see
+fjord serve), where persistent queries keep running.
+
+At the prompt, statements are saved to --history (default: fjord/sql_history
+in the user's config directory, "" for none); \history lists them.
 
 Pull queries print the current rows of a materialized table. Push queries
 (EMIT CHANGES, EMIT FINAL) print one change per line (+ insert, ~ update,
@@ -39,6 +46,8 @@ Pull queries print the current rows of a materialized table. Push queries
 the store, or with --from-start at its first event.`,
 		Example: `  fjord sql --execute "CREATE STREAM orders (id STRING KEY, amount DOUBLE) WITH (SOURCE='order-')"
   fjord sql --execute "SELECT id, amount FROM orders EMIT CHANGES LIMIT 10"
+  fjord sql -f setup.sql
+  fjord sql --server http://127.0.0.1:7717
   echo "SHOW QUERIES;" | fjord sql`,
 		Args: argsBetween(0, 0, ""),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -47,12 +56,25 @@ the store, or with --from-start at its first event.`,
 	}
 	fl := cmd.Flags()
 	fl.StringVarP(&f.execute, "execute", "e", "", "statements to run instead of reading standard input")
+	fl.StringVarP(&f.file, "file", "f", "", "script file of statements to run instead of reading standard input")
+	fl.StringVar(&f.history, "history", defaultHistory(), "file that keeps the statements entered at the prompt")
 	fl.StringVar(&f.state, "state", "", `directory of definitions and query state (default "<data>/sql")`)
 	fl.BoolVar(&f.fromStart, "from-start", false, "run push queries from the first event (default: from the head)")
 	return cmd
 }
 
 func (a *app) runSQL(ctx context.Context, f sqlFlags) error {
+	if f.execute != "" && f.file != "" {
+		return errors.New("give --execute or --file, not both")
+	}
+	if a.serverURL != "" {
+		r, err := newRemoteSQL(a.serverURL, a.token)
+		if err != nil {
+			return err
+		}
+		defer r.Close()
+		return (&sqlShell{a: a, e: r, fromStart: f.fromStart, history: f.history}).run(ctx, f)
+	}
 	dir := f.state
 	if dir == "" {
 		dir = filepath.Join(a.dataDir, "sql")
@@ -74,18 +96,30 @@ func (a *app) runSQL(ctx context.Context, f sqlFlags) error {
 			cancel()
 			err = errors.Join(err, <-done, e.Close())
 		}()
-		sh := &sqlShell{a: a, e: e, fromStart: f.fromStart}
-		if f.execute != "" {
-			return sh.script(ctx, f.execute)
-		}
-		return sh.input(ctx)
+		return (&sqlShell{a: a, e: e, fromStart: f.fromStart, history: f.history}).run(ctx, f)
 	})
+}
+
+// run runs --execute, --file or standard input.
+func (sh *sqlShell) run(ctx context.Context, f sqlFlags) error {
+	switch {
+	case f.execute != "":
+		return sh.script(ctx, "", f.execute)
+	case f.file != "":
+		b, err := os.ReadFile(f.file)
+		if err != nil {
+			return err
+		}
+		return sh.script(ctx, f.file, string(b))
+	}
+	return sh.input(ctx)
 }
 
 type sqlShell struct {
 	a         *app
-	e         *streamsql.Engine
+	e         sqlRunner
 	fromStart bool
+	history   string // file of statements entered at the prompt; "" for none
 }
 
 // input reads statements from standard input, with a prompt on a
@@ -106,9 +140,17 @@ func (sh *sqlShell) input(ctx context.Context) error {
 	}
 	prompt()
 	for sc.Scan() {
+		if interactive && buf.Len() == 0 && strings.TrimSpace(sc.Text()) == `\history` {
+			sh.printHistory()
+			prompt()
+			continue
+		}
 		buf.WriteString(sc.Text() + "\n")
 		if strings.HasSuffix(strings.TrimSpace(sc.Text()), ";") {
-			err := sh.script(ctx, buf.String())
+			if interactive {
+				sh.remember(buf.String())
+			}
+			err := sh.script(ctx, "", buf.String())
 			buf.Reset()
 			if err != nil {
 				if !interactive {
@@ -123,22 +165,36 @@ func (sh *sqlShell) input(ctx context.Context) error {
 		return err
 	}
 	if strings.TrimSpace(buf.String()) != "" {
-		return sh.script(ctx, buf.String())
+		return sh.script(ctx, "", buf.String())
 	}
 	return nil
 }
 
-func (sh *sqlShell) script(ctx context.Context, script string) error {
-	stmts, err := streamsql.Split(script)
-	if err != nil {
-		return err
+// script runs the statements of a script (from file name, or "" for
+// --execute and standard input); an error names the line where its
+// statement starts.
+func (sh *sqlShell) script(ctx context.Context, name, script string) error {
+	if _, err := streamsql.Split(script); err != nil {
+		return scriptError(name, 0, err) // its position is the script's
 	}
-	for _, s := range stmts {
-		if err := sh.statement(ctx, s); err != nil {
-			return err
+	for _, st := range splitScript(script) {
+		if err := sh.statement(ctx, st.text); err != nil {
+			return scriptError(name, st.line, err)
 		}
 	}
 	return nil
+}
+
+func scriptError(name string, line int, err error) error {
+	switch {
+	case name != "" && line > 0:
+		return fmt.Errorf("%s:%d: %w", name, line, err)
+	case name != "":
+		return fmt.Errorf("%s: %w", name, err)
+	case line > 1:
+		return fmt.Errorf("statement at line %d: %w", line, err)
+	}
+	return err
 }
 
 func (sh *sqlShell) statement(ctx context.Context, stmt string) error {
