@@ -115,7 +115,7 @@ func (s *sqlService) execute(ctx context.Context, sql string) (streamsql.Result,
 // query checks and starts a SELECT: it returns its changes (ending at
 // drain with errShuttingDown), whether it is a push query, and a release
 // func to call when done.
-func (s *sqlService) query(ctx context.Context, sql string, fromStart bool) (changes iter.Seq2[streamsql.Change, error], push bool, release func(), err error) {
+func (s *sqlService) query(ctx context.Context, sql string, fromStart bool, started func()) (changes iter.Seq2[streamsql.Change, error], push bool, release func(), err error) {
 	if push, err = s.statement(ctx, sql, true); err != nil {
 		return nil, false, nil, err
 	}
@@ -128,7 +128,7 @@ func (s *sqlService) query(ctx context.Context, sql string, fromStart bool) (cha
 	stop := context.AfterFunc(s.drain, cancel)
 	release = func() { stop(); cancel(); <-s.slots }
 	changes = func(yield func(streamsql.Change, error) bool) {
-		for ch, err := range s.engine.Query(ctx, sql, &streamsql.QueryOptions{FromStart: fromStart}) {
+		for ch, err := range s.engine.Query(ctx, sql, &streamsql.QueryOptions{FromStart: fromStart, Started: started}) {
 			if err != nil && errors.Is(err, context.Canceled) && s.drain.Err() != nil {
 				err = errShuttingDown
 			}
@@ -141,18 +141,21 @@ func (s *sqlService) query(ctx context.Context, sql string, fromStart bool) (cha
 }
 
 func (s *sqlService) Query(ctx context.Context, req *connect.Request[sqlv1.QueryRequest], stream *connect.ServerStream[sqlv1.QueryResponse]) error {
-	changes, push, release, err := s.query(ctx, req.Msg.GetSql(), req.Msg.GetFromStart())
+	// Headers go out as soon as a push query has joined its running query
+	// (the first change may be long in coming), and not before: a client
+	// that sees them may append and expect the change.
+	var headerErr error
+	started := func() { headerErr = stream.Send(nil) }
+	changes, _, release, err := s.query(ctx, req.Msg.GetSql(), req.Msg.GetFromStart(), started)
 	if err != nil {
 		return err
 	}
 	defer release()
-	if push { // headers now: the first change may be long in coming
-		if err := stream.Send(nil); err != nil {
-			return err
-		}
-	}
 	first := true
 	for ch, err := range changes {
+		if headerErr != nil {
+			return headerErr
+		}
 		if err != nil {
 			return sqlStatusError(err)
 		}

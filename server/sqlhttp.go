@@ -87,19 +87,24 @@ func (h *sqlHTTP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	fromStart := r.URL.Query().Get("from") == "start"
-	changes, push, release, err := h.svc.query(ctx, sql, fromStart)
+	var onStart func() // set by stream before the query starts
+	changes, _, release, err := h.svc.query(ctx, sql, fromStart, func() { onStart() })
 	if err != nil {
 		httpError(w, err)
 		return
 	}
 	defer release()
 	sse := strings.Contains(r.Header.Get("Accept"), "text/event-stream")
-	h.stream(w, r, changes, push, sse)
+	h.stream(w, r, changes, sse, &onStart)
 }
 
 // stream writes changes as NDJSON or SSE, flushing each (push queries
 // print as changes arrive).
-func (h *sqlHTTP) stream(w http.ResponseWriter, r *http.Request, changes func(func(streamsql.Change, error) bool), push, sse bool) {
+//
+// A push query answers as soon as it has joined its running query
+// (onStart), not before, since a client that sees the answer may append
+// and expect the change; its first change may be long in coming.
+func (h *sqlHTTP) stream(w http.ResponseWriter, r *http.Request, changes func(func(streamsql.Change, error) bool), sse bool, onStart *func()) {
 	bw := bufio.NewWriterSize(w, 32<<10)
 	rc := http.NewResponseController(w)
 	started := false
@@ -114,7 +119,7 @@ func (h *sqlHTTP) stream(w http.ResponseWriter, r *http.Request, changes func(fu
 		w.Header().Set("Cache-Control", "no-cache")
 		w.WriteHeader(http.StatusOK)
 	}
-	if push { // answer at once: a push query may wait long for its first change
+	*onStart = func() {
 		start()
 		rc.Flush()
 	}

@@ -311,3 +311,36 @@ func TestPushCancel(t *testing.T) {
 		})
 	}
 }
+
+// TestPushStarted: QueryOptions.Started is called once the push query has
+// joined its running query, so an event appended right after it is
+// delivered (a server sends its headers there).
+func TestPushStarted(t *testing.T) {
+	store := eventstore.New(memstore.New(), nil)
+	e := start(t, store, nil)
+	defer e.stop(t)
+	mustExec(t, e.Engine, `CREATE STREAM clicks (page STRING) WITH (SOURCE='click-')`)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute) // a failure guard: a missed event never comes
+	defer cancel()
+	if _, err := store.Append(ctx, "click-0", eventstore.Any, eventstore.Event{Type: "Clicked", Data: []byte(`{"page":"before"}`)}); err != nil {
+		t.Fatal(err)
+	}
+	started := 0
+	for ch, err := range e.Query(ctx, `SELECT page FROM clicks EMIT CHANGES`, &streamsql.QueryOptions{Started: func() {
+		started++
+		if _, err := store.Append(ctx, "click-1", eventstore.Any, eventstore.Event{Type: "Clicked", Data: []byte(`{"page":"after"}`)}); err != nil {
+			t.Error(err)
+		}
+	}}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ch.Row) != 1 || ch.Row[0] != "after" {
+			t.Errorf("first change %s, want the event appended in Started", render(ch))
+		}
+		break
+	}
+	if started != 1 {
+		t.Errorf("Started called %d times, want 1", started)
+	}
+}

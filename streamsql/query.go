@@ -20,6 +20,13 @@ type QueryOptions struct {
 	// store (events committed after it starts), and identical push
 	// queries share one running query.
 	FromStart bool
+	// Started, when set, is called once on the iterating goroutine when a
+	// push query has joined its running query, before its first change:
+	// every event committed after the call reaches it. A server sends its
+	// response headers there, so that a client that sees them may append
+	// and expect the change. It is not called for pull queries, nor when
+	// the query fails to start.
+	Started func()
 }
 
 // Query runs a SELECT and yields its output.
@@ -186,6 +193,9 @@ func (e *Engine) push(ctx context.Context, q *plan.Query, o QueryOptions) iter.S
 			return
 		}
 		defer e.leavePush(pq, sub)
+		if o.Started != nil {
+			o.Started()
+		}
 		consume(ctx, pq.hub, sub, yieldShared, yield)
 	}
 }

@@ -67,7 +67,14 @@ func withBenchNATS(ctx context.Context, url, dir string, f func(open bench.OpenP
 		}
 	}
 	defer nc.Close()
+	var deletes []func() error
+	defer func() { // before nc.Close
+		for _, d := range deletes {
+			err = errors.Join(err, d())
+		}
+	}()
+	later := func(d func() error) { deletes = append(deletes, d) }
 	return f(func(ctx context.Context, scenario string) (*bench.PubSubDestination, error) {
-		return openBenchDestination(ctx, nc, scenario)
+		return openBenchDestination(ctx, nc, scenario, later)
 	})
 }

@@ -126,8 +126,12 @@ func (s *benchServer) Close() error {
 }
 
 // openBenchDestination creates a stream and a durable consumer unique to
-// one scenario run; Close deletes the stream.
-func openBenchDestination(ctx context.Context, nc *nats.Conn, scenario string) (*bench.PubSubDestination, error) {
+// one scenario run. Close closes the topic and the subscription and hands
+// the stream's deletion to later: deleting a server's last stream and
+// creating the next at once races in nats-server (the account's store
+// directory is removed under the new stream), so the streams are deleted
+// together when the bench ends.
+func openBenchDestination(ctx context.Context, nc *nats.Conn, scenario string, later func(func() error)) (*bench.PubSubDestination, error) {
 	suffix := randomSuffix()
 	stream, subject := "FJORD_BENCH_"+strings.ToUpper(suffix), "fjord.bench."+suffix
 	topic, err := natspubsub.OpenTopic(ctx, nc, subject, &natspubsub.TopicOptions{Stream: &jetstream.StreamConfig{
@@ -148,8 +152,9 @@ func openBenchDestination(ctx context.Context, nc *nats.Conn, scenario string) (
 	if err != nil {
 		return nil, errors.Join(err, topic.Close(), deleteStream())
 	}
+	later(deleteStream)
 	return &bench.PubSubDestination{Topic: topic, Subscription: sub, Close: func() error {
-		return errors.Join(sub.Close(), topic.Close(), deleteStream())
+		return errors.Join(sub.Close(), topic.Close())
 	}}, nil
 }
 
