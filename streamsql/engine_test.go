@@ -463,3 +463,35 @@ func TestDecimal(t *testing.T) {
 		t.Errorf("rows (-want +got):\n%s", d)
 	}
 }
+
+// TestWaitForThenPull: once WaitFor returns for an event's position, a pull
+// query reads the table with that event applied (read your writes), for
+// every one of many fresh keys.
+func TestWaitForThenPull(t *testing.T) {
+	store := eventstore.New(memstore.New(), nil)
+	e := start(t, store, nil)
+	defer e.stop(t)
+	mustExec(t, e.Engine, `CREATE STREAM clicks (k STRING, v BIGINT) WITH (SOURCE='click-')`)
+	res := mustExec(t, e.Engine, `CREATE TABLE totals AS SELECT k, COUNT(*) AS n FROM clicks GROUP BY k EMIT CHANGES`)
+	ctx := t.Context()
+	for i := range 300 {
+		k := fmt.Sprintf("k%d", i)
+		ar, err := store.Append(ctx, eventstore.StreamID("click-"+k), eventstore.Any, eventstore.Event{Type: "Clicked", Data: fmt.Appendf(nil, `{"k":%q,"v":1}`, k)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := e.WaitFor(ctx, res.QueryID, ar.Position); err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, err := range e.Query(ctx, fmt.Sprintf(`SELECT * FROM totals WHERE k = '%s'`, k), nil) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			n++
+		}
+		if n != 1 {
+			t.Fatalf("after WaitFor(%d): key %s has %d rows, want 1", ar.Position, k, n)
+		}
+	}
+}

@@ -164,16 +164,18 @@ func (p *persistent) run(ctx context.Context) error {
 			return err
 		}
 		committed = pos
-		p.mu.Lock()
-		p.mu.pos = pos
-		p.notifyLocked()
-		p.mu.Unlock()
 		if p.table != nil {
 			// Publishes the groups saved, if it reads them.
 			p.table.applyExpired(slices.Clone(out), pipe.Expired(), pos)
 		} else if groups != nil { // an aggregation makes a table today
 			groups.Publish()
 		}
+		// Only now that the table shows the batch: WaitFor and AT POSITION
+		// promise that a pull query after them reads it.
+		p.mu.Lock()
+		p.mu.pos = pos
+		p.notifyLocked()
+		p.mu.Unlock()
 		return nil
 	}
 	return r.run(ctx)
