@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/fjord-data/fjord/internal/backoff"
 	"log/slog"
-	"math/rand/v2"
 	"time"
 
 	"github.com/fjord-data/fjord/eventstore"
@@ -206,7 +206,7 @@ func (r *Repository[S]) Handle(ctx context.Context, id string, decide func(S) ([
 		if r.opts.Hooks.OnRetry != nil {
 			r.opts.Hooks.OnRetry(RetryInfo{Stream: stream, Attempt: attempt, Delay: delay, Err: err})
 		}
-		if err := wait(ctx, delay); err != nil {
+		if err := backoff.Sleep(ctx, delay); err != nil {
 			return Result[S]{}, err
 		}
 	}
@@ -255,20 +255,5 @@ func (r *Repository[S]) saveSnapshot(ctx context.Context, stream eventstore.Stre
 }
 
 func (r *Repository[S]) backoff(attempt int) time.Duration {
-	bound := r.opts.Backoff << min(attempt-1, 30)
-	if bound <= 0 || bound > r.opts.MaxBackoff {
-		bound = r.opts.MaxBackoff
-	}
-	return rand.N(bound) + 1
-}
-
-func wait(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return backoff.Full(r.opts.Backoff, r.opts.MaxBackoff, attempt)
 }

@@ -6,6 +6,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"github.com/fjord-data/fjord/internal/backoff"
 	"hash/fnv"
 	"time"
 
@@ -45,7 +46,7 @@ func (r *Relay) elect(ctx context.Context) (*leader, error) {
 			return nil, ctx.Err()
 		}
 		r.opts.Logger.WarnContext(ctx, "outbox: relay election failed", "table", r.o.table, "err", err)
-		if err := r.pause(ctx, r.opts.PollInterval); err != nil {
+		if err := backoff.Sleep(ctx, r.opts.PollInterval); err != nil {
 			return nil, err
 		}
 	}
@@ -125,7 +126,7 @@ func (r *Relay) electSQLite(ctx context.Context) (*leader, error) {
 			}
 			return l, nil
 		}
-		if err := r.pause(ctx, r.opts.LeaseTTL/4); err != nil {
+		if err := backoff.Sleep(ctx, r.opts.LeaseTTL/4); err != nil {
 			return nil, err
 		}
 	}

@@ -7,8 +7,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/fjord-data/fjord/internal/backoff"
 	"log/slog"
-	"math/rand/v2"
 	"strconv"
 	"strings"
 	"sync"
@@ -168,7 +168,7 @@ func (r *Relay) Run(ctx context.Context) error {
 			return ctx.Err()
 		}
 		r.opts.Logger.WarnContext(ctx, "outbox: relay stepped down", "table", r.o.table, "err", err)
-		if err := r.pause(ctx, r.opts.RetryMin); err != nil {
+		if err := backoff.Sleep(ctx, r.opts.RetryMin); err != nil {
 			return err
 		}
 	}
@@ -188,21 +188,9 @@ func (r *Relay) listen(ctx context.Context, wc *wakeChan) {
 			return
 		}
 		r.opts.Logger.WarnContext(ctx, "outbox: listening for commits failed; polling meanwhile", "table", r.o.table, "err", err)
-		if r.pause(ctx, r.opts.PollInterval) != nil {
+		if backoff.Sleep(ctx, r.opts.PollInterval) != nil {
 			return
 		}
-	}
-}
-
-// pause waits for d or until ctx ends.
-func (r *Relay) pause(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
 	}
 }
 
@@ -340,7 +328,7 @@ func (r *Relay) publish(ctx context.Context, l *leader, rows []row) (int, error)
 		}
 		r.opts.Logger.WarnContext(ctx, "outbox: publishing failed; the batch stays in the outbox and is retried",
 			"table", r.o.table, "messages", len(msgs), "attempt", attempt, "err", err)
-		if err := r.pause(ctx, r.backoff(attempt)); err != nil {
+		if err := backoff.Sleep(ctx, r.backoff(attempt)); err != nil {
 			return attempt, err
 		}
 		if err := r.renew(ctx, l, true); err != nil {
@@ -351,11 +339,7 @@ func (r *Relay) publish(ctx context.Context, l *leader, rows []row) (int, error)
 
 // backoff returns the jittered delay before attempt+1.
 func (r *Relay) backoff(attempt int) time.Duration {
-	d := r.opts.RetryMax
-	if attempt < 30 {
-		d = min(r.opts.RetryMin<<(attempt-1), r.opts.RetryMax)
-	}
-	return d/2 + rand.N(d/2+1)
+	return backoff.Equal(r.opts.RetryMin, r.opts.RetryMax, attempt)
 }
 
 // remove deletes the published rows, by sequence: rows that committed

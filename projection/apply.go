@@ -5,7 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"math/rand/v2"
+	"github.com/fjord-data/fjord/internal/backoff"
 	"time"
 
 	"github.com/fjord-data/fjord/eventstore"
@@ -121,7 +121,7 @@ func (p *Projector) applyOne(ctx context.Context, t target, cp checkpoint, e eve
 			p.opts.Hooks.OnError(herr)
 		}
 		if pol.Retries < 0 || attempt <= pol.Retries {
-			if werr := sleep(ctx, backoff(pol, attempt)); werr != nil {
+			if werr := backoff.Sleep(ctx, retryDelay(pol, attempt)); werr != nil {
 				return cp, werr
 			}
 			continue
@@ -183,21 +183,6 @@ func (p *Projector) commit(ctx context.Context, t target, cp checkpoint, events 
 	return next, len(events), nil
 }
 
-func backoff(pol ErrorPolicy, attempt int) time.Duration {
-	bound := pol.Backoff << min(attempt-1, 30)
-	if bound <= 0 || bound > pol.MaxBackoff {
-		bound = pol.MaxBackoff
-	}
-	return bound/2 + rand.N(bound/2+1)
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+func retryDelay(pol ErrorPolicy, attempt int) time.Duration {
+	return backoff.Equal(pol.Backoff, pol.MaxBackoff, attempt)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/fjord-data/fjord/internal/backoff"
 	"log/slog"
 	"runtime/debug"
 	"sync"
@@ -64,7 +65,7 @@ type runner struct {
 	o       RouterOptions
 	routes  map[string]*route
 	def     Handler
-	backoff backoff
+	backoff delays
 	work    chan workItem     // capacity MaxInFlight: sends never block
 	acks    chan driver.AckID // to the acker
 	slots   chan struct{}     // one token per message that may be in flight
@@ -83,7 +84,7 @@ type runner struct {
 func newRun(r *Router, routes map[string]*route, def Handler) *runner {
 	o := r.opts
 	rn := &runner{r: r, o: o, routes: routes, def: def,
-		backoff: backoff{Min: o.MinBackoff, Max: o.MaxBackoff},
+		backoff: delays{Min: o.MinBackoff, Max: o.MaxBackoff},
 		work:    make(chan workItem, o.MaxInFlight),
 		acks:    make(chan driver.AckID, o.AckBatch),
 		slots:   make(chan struct{}, o.MaxInFlight),
@@ -152,7 +153,7 @@ func (rn *runner) receive(ctx context.Context, stop context.CancelCauseFunc) {
 			failures++
 			delay := rn.backoff.Delay(failures)
 			rn.o.Logger.LogAttrs(ctx, slog.LevelWarn, "pubsub: receive failed, retrying", rn.logAttrs(slog.Any("err", err), slog.Duration("backoff", delay))...)
-			if wait(ctx, delay) != nil {
+			if backoff.Sleep(ctx, delay) != nil {
 				return
 			}
 			continue

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/fjord-data/fjord/internal/backoff"
 	"log/slog"
 	"maps"
 	"slices"
@@ -191,7 +192,7 @@ func (rn *runner) settle(parent context.Context, ids []driver.AckID, nack bool) 
 		if err = op(ctx, ids); err == nil || !rn.r.sub.IsRetryable(err) {
 			break
 		}
-		if wait(ctx, rn.backoff.Delay(attempt)) != nil {
+		if backoff.Sleep(ctx, rn.backoff.Delay(attempt)) != nil {
 			break
 		}
 	}

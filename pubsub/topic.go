@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/fjord-data/fjord/internal/backoff"
 	"log/slog"
 	"maps"
 	"slices"
@@ -312,7 +313,7 @@ func (t *Topic) sendGroup(group []*publishReq) error {
 
 // sendChunk sends one batch, retrying retryable errors.
 func (t *Topic) sendChunk(ctx context.Context, group []*publishReq, chunk []*driver.Message) error {
-	bo := backoff{Min: t.opts.MinBackoff, Max: t.opts.MaxBackoff}
+	bo := delays{Min: t.opts.MinBackoff, Max: t.opts.MaxBackoff}
 	for attempt := 1; ; attempt++ {
 		start := time.Now()
 		err := t.d.Send(ctx, chunk)
@@ -336,7 +337,7 @@ func (t *Topic) sendChunk(ctx context.Context, group []*publishReq, chunk []*dri
 		t.onSend(info)
 		t.opts.Logger.LogAttrs(ctx, slog.LevelInfo, "pubsub: publish retrying",
 			slog.Int("messages", len(chunk)), slog.Int("attempt", attempt), slog.Duration("backoff", info.RetryIn), slog.Any("err", err))
-		if wait(ctx, info.RetryIn) != nil {
+		if backoff.Sleep(ctx, info.RetryIn) != nil {
 			return &PublishError{Messages: len(chunk), Attempts: attempt, Retryable: true, Err: errors.Join(context.Cause(ctx), err)}
 		}
 	}
