@@ -8,6 +8,7 @@ import (
 	"sort"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"go.uber.org/goleak"
@@ -263,3 +264,24 @@ func diffSets(want, got []string) (missing, extra []string) {
 }
 
 func head(s []string) []string { return s[:min(len(s), 5)] }
+
+// ReceiveN receives from s until it has n messages, failing t on an error
+// or after 30 seconds (a failure guard, never a wait). Adapters' own tests
+// use it.
+func ReceiveN(t testing.TB, s driver.Subscription, n int) []*driver.Message {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	var got []*driver.Message
+	for len(got) < n {
+		msgs, err := s.Receive(ctx, n-len(got))
+		if err != nil {
+			t.Fatalf("Receive after %d of %d messages: %v", len(got), n, err)
+		}
+		got = append(got, msgs...)
+	}
+	return got
+}
+
+// AckIDs returns the AckIDs of msgs, for Ack and Nack.
+func AckIDs(msgs []*driver.Message) []driver.AckID { return ackIDs(msgs) }

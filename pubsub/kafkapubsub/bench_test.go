@@ -3,6 +3,7 @@ package kafkapubsub_test
 import (
 	"context"
 	"fmt"
+	"github.com/fjord-data/fjord/pubsub/drivertest"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -66,7 +67,7 @@ func BenchmarkReceiveAck(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				if err := sub.Ack(ctx, ackIDs(msgs)); err != nil {
+				if err := sub.Ack(ctx, drivertest.AckIDs(msgs)); err != nil {
 					b.Fatal(err)
 				}
 				got += len(msgs)

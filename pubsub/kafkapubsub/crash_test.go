@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"github.com/fjord-data/fjord/pubsub/drivertest"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -75,7 +76,7 @@ func TestCrash(t *testing.T) {
 			}
 		}
 		got := map[string]bool{}
-		for _, m := range append(receiveN(t, sub, len(want)), drain(sub)...) {
+		for _, m := range append(drivertest.ReceiveN(t, sub, len(want)), drain(sub)...) {
 			got[m.Attributes["id"]] = true
 		}
 		sub.Close()
@@ -180,7 +181,7 @@ func TestCrashChild(t *testing.T) {
 			continue
 		}
 		fmt.Println("acking", strings.Join(ids(held[:n]), " "))
-		if err := sub.Ack(ctx, ackIDs(held[:n])); err != nil {
+		if err := sub.Ack(ctx, drivertest.AckIDs(held[:n])); err != nil {
 			fmt.Println("error", err)
 			return
 		}

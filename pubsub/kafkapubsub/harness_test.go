@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"github.com/fjord-data/fjord/pubsub/drivertest"
 	"os"
 	"strconv"
 	"strings"
@@ -150,23 +151,6 @@ func send(t testing.TB, tp driver.Topic, msgs ...*driver.Message) {
 	}
 }
 
-// receiveN receives until it has n messages (failing after a generous
-// guard timeout) and returns them.
-func receiveN(t testing.TB, s driver.Subscription, n int) []*driver.Message {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	var got []*driver.Message
-	for len(got) < n {
-		batch, err := s.Receive(ctx, n-len(got))
-		if err != nil {
-			t.Fatalf("received %d of %d messages: %v", len(got), n, err)
-		}
-		got = append(got, batch...)
-	}
-	return got
-}
-
 // quiet receives for a short while and fails if a message comes: it shows
 // that nothing more is delivered.
 func quiet(t testing.TB, s driver.Subscription) {
@@ -194,17 +178,9 @@ func drain(s driver.Subscription) []*driver.Message {
 
 func ack(t testing.TB, s driver.Subscription, msgs ...*driver.Message) {
 	t.Helper()
-	if err := s.Ack(context.Background(), ackIDs(msgs)); err != nil {
+	if err := s.Ack(context.Background(), drivertest.AckIDs(msgs)); err != nil {
 		t.Fatal(err)
 	}
-}
-
-func ackIDs(msgs []*driver.Message) []driver.AckID {
-	ids := make([]driver.AckID, len(msgs))
-	for i, m := range msgs {
-		ids[i] = m.AckID
-	}
-	return ids
 }
 
 func ids(msgs []*driver.Message) []string {

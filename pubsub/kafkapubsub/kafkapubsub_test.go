@@ -3,6 +3,7 @@ package kafkapubsub_test
 import (
 	"context"
 	"errors"
+	"github.com/fjord-data/fjord/pubsub/drivertest"
 	"slices"
 	"sort"
 	"strconv"
@@ -39,7 +40,7 @@ func TestRoundTrip(t *testing.T) {
 		before := time.Now().Add(-time.Minute)
 		send(t, tp, want...)
 		sub := b.openSub(t, unique("g"), topic)
-		got := receiveN(t, sub, len(want))
+		got := drivertest.ReceiveN(t, sub, len(want))
 		for _, m := range got {
 			if m.PublishTime.Before(before) || m.Deliveries != 0 || m.AckID == nil {
 				t.Errorf("message %s: PublishTime %v, Deliveries %d, AckID %v; want a recent time, 0, an AckID",
@@ -100,7 +101,7 @@ func TestAckOutOfOrderThenReopen(t *testing.T) {
 		group := unique("g")
 
 		sub := b.openSub(t, group, topic)
-		got := receiveN(t, sub, len(sent))
+		got := drivertest.ReceiveN(t, sub, len(sent))
 		var unacked []string
 		// Acknowledge every third message, last first.
 		for i := len(got) - 1; i >= 0; i-- {
@@ -115,7 +116,7 @@ func TestAckOutOfOrderThenReopen(t *testing.T) {
 		}
 
 		sub2 := b.openSub(t, group, topic)
-		again := receiveN(t, sub2, len(unacked))
+		again := drivertest.ReceiveN(t, sub2, len(unacked))
 		quiet(t, sub2)
 		if diff := cmp.Diff(sorted(unacked), sorted(ids(again))); diff != "" {
 			t.Errorf("after reopening (-unacknowledged +received again):\n%s", diff)
@@ -125,7 +126,7 @@ func TestAckOutOfOrderThenReopen(t *testing.T) {
 		ack(t, sub2, again[:len(again)/2]...)
 		sub2.Close()
 		sub3 := b.openSub(t, group, topic)
-		third := receiveN(t, sub3, len(again)-len(again)/2)
+		third := drivertest.ReceiveN(t, sub3, len(again)-len(again)/2)
 		quiet(t, sub3)
 		if diff := cmp.Diff(sorted(ids(again[len(again)/2:])), sorted(ids(third))); diff != "" {
 			t.Errorf("after reopening twice (-unacknowledged +received again):\n%s", diff)
@@ -146,12 +147,12 @@ func TestNackRedelivers(t *testing.T) {
 		}
 		group := unique("g")
 		sub := b.openSub(t, group, topic)
-		got := receiveN(t, sub, 6)
-		if err := sub.Nack(context.Background(), ackIDs([]*driver.Message{got[2], got[4]})); err != nil {
+		got := drivertest.ReceiveN(t, sub, 6)
+		if err := sub.Nack(context.Background(), drivertest.AckIDs([]*driver.Message{got[2], got[4]})); err != nil {
 			t.Fatal(err)
 		}
 		ack(t, sub, got[0], got[1], got[3])
-		again := receiveN(t, sub, 2)
+		again := drivertest.ReceiveN(t, sub, 2)
 		if diff := cmp.Diff([]string{"2", "4"}, ids(again)); diff != "" {
 			t.Errorf("after Nack (-want +got):\n%s", diff)
 		}
@@ -161,7 +162,7 @@ func TestNackRedelivers(t *testing.T) {
 		ack(t, sub, again...)
 		sub.Close()
 		sub2 := b.openSub(t, group, topic)
-		if diff := cmp.Diff([]string{"5"}, ids(receiveN(t, sub2, 1))); diff != "" {
+		if diff := cmp.Diff([]string{"5"}, ids(drivertest.ReceiveN(t, sub2, 1))); diff != "" {
 			t.Errorf("after reopening (-want +got):\n%s", diff)
 		}
 		quiet(t, sub2)
@@ -174,7 +175,7 @@ func TestNackWakesReceive(t *testing.T) {
 	tp := b.openTopic(t, topic)
 	send(t, tp, msg(0, "k"))
 	sub := b.openSub(t, unique("g"), topic)
-	first := receiveN(t, sub, 1)
+	first := drivertest.ReceiveN(t, sub, 1)
 	type result struct {
 		msgs []*driver.Message
 		err  error
@@ -188,7 +189,7 @@ func TestNackWakesReceive(t *testing.T) {
 	}()
 	// The Receive above may or may not be polling yet: either way the Nack
 	// must reach it.
-	if err := sub.Nack(context.Background(), ackIDs(first)); err != nil {
+	if err := sub.Nack(context.Background(), drivertest.AckIDs(first)); err != nil {
 		t.Fatal(err)
 	}
 	got := <-done
@@ -220,7 +221,7 @@ func TestPerKeyOrder(t *testing.T) {
 			send(t, tp, msgs...)
 		}
 		sub := b.openSub(t, unique("g"), topic)
-		got := receiveN(t, sub, n)
+		got := drivertest.ReceiveN(t, sub, n)
 		byKey := map[string][]int{}
 		partitions := map[int32]bool{}
 		for _, m := range got {
@@ -376,7 +377,7 @@ func TestRebalance(t *testing.T) {
 		group := unique("g")
 
 		a := b.openSub(t, group, topic)
-		held := receiveN(t, a, len(sent))
+		held := drivertest.ReceiveN(t, a, len(sent))
 		ackedFirst := map[string]bool{}
 		for i := len(held) - 1; i >= 0; i-- {
 			if i%3 == 0 {
@@ -387,7 +388,7 @@ func TestRebalance(t *testing.T) {
 
 		// The second member's first message means the rebalance is done.
 		bm := b.openSub(t, group, topic)
-		got := append(receiveN(t, bm, 1), drain(bm)...)
+		got := append(drivertest.ReceiveN(t, bm, 1), drain(bm)...)
 		ack(t, bm, got...)
 		partsB := map[int32]bool{}
 		for _, m := range got {
@@ -425,17 +426,17 @@ func TestRevokeCommitsFailedAcks(t *testing.T) {
 		topic, sent := b.filled(t, 2, 10, 10)
 		group := unique("g")
 		sub := b.openSub(t, group, topic)
-		got := receiveN(t, sub, len(sent))
+		got := drivertest.ReceiveN(t, sub, len(sent))
 		ended, cancel := context.WithCancel(context.Background())
 		cancel()
-		if err := sub.Ack(ended, ackIDs(got[:7])); err == nil {
+		if err := sub.Ack(ended, drivertest.AckIDs(got[:7])); err == nil {
 			t.Fatal("Ack with an ended context succeeded: the test needs its commit to fail")
 		} else if !sub.IsRetryable(err) && !errors.Is(err, context.Canceled) {
 			t.Fatalf("Ack = %v, want the context's error", err)
 		}
 		sub.Close()
 		sub2 := b.openSub(t, group, topic)
-		again := receiveN(t, sub2, 3)
+		again := drivertest.ReceiveN(t, sub2, 3)
 		quiet(t, sub2)
 		if diff := cmp.Diff(sorted(ids(got[7:])), sorted(ids(again))); diff != "" {
 			t.Errorf("after reopening (-unacknowledged +received again):\n%s", diff)
@@ -449,12 +450,12 @@ func TestRevokeCommitsFailedAcks(t *testing.T) {
 func TestBrokerDownSubscription(t *testing.T) {
 	b, topic, tp := goingDown(t)
 	sub := b.openSub(t, unique("g"), topic)
-	got := receiveN(t, sub, 1)
+	got := drivertest.ReceiveN(t, sub, 1)
 	b.kfake.Close()
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	err := sub.Ack(ctx, ackIDs(got))
+	err := sub.Ack(ctx, drivertest.AckIDs(got))
 	if err == nil || !sub.IsRetryable(err) {
 		t.Errorf("Ack with the cluster down = %v (retryable %v), want a retryable error", err, sub.IsRetryable(err))
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/fjord-data/fjord/pubsub/drivertest"
 	"io"
 	"net"
 	"net/url"
@@ -47,30 +48,6 @@ func message(source, id, key string) *driver.Message {
 	}
 }
 
-// receive receives exactly n messages, failing the test after 10 seconds.
-func receive(t *testing.T, sub *natspubsub.Subscription, n int) []*driver.Message {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-	defer cancel()
-	var got []*driver.Message
-	for len(got) < n {
-		msgs, err := sub.Receive(ctx, n-len(got))
-		if err != nil {
-			t.Fatalf("Receive after %d of %d messages: %v", len(got), n, err)
-		}
-		got = append(got, msgs...)
-	}
-	return got
-}
-
-func ackIDs(msgs []*driver.Message) []driver.AckID {
-	ids := make([]driver.AckID, len(msgs))
-	for i, m := range msgs {
-		ids[i] = m.AckID
-	}
-	return ids
-}
-
 // expectNone checks that nothing is delivered before a short deadline.
 func expectNone(t *testing.T, sub *natspubsub.Subscription) {
 	t.Helper()
@@ -95,7 +72,7 @@ func TestSendReceiveAck(t *testing.T) {
 		if err := topic.Send(t.Context(), sent); err != nil {
 			t.Fatal(err)
 		}
-		got := receive(t, sub, 2)
+		got := drivertest.ReceiveN(t, sub, 2)
 		for _, m := range got {
 			if m.Deliveries != 1 || m.PublishTime.Before(before) || m.AckID == nil {
 				t.Errorf("received Deliveries %d, PublishTime %v, AckID %v; want 1, after %v, set", m.Deliveries, m.PublishTime, m.AckID, before)
@@ -105,7 +82,7 @@ func TestSendReceiveAck(t *testing.T) {
 		if diff := cmp.Diff(sent, got, ignore); diff != "" {
 			t.Errorf("received (-sent +got):\n%s", diff)
 		}
-		if err := sub.Ack(t.Context(), ackIDs(got)); err != nil {
+		if err := sub.Ack(t.Context(), drivertest.AckIDs(got)); err != nil {
 			t.Fatal(err)
 		}
 		expectNone(t, sub)
@@ -118,15 +95,15 @@ func TestNackRedelivers(t *testing.T) {
 		if err := topic.Send(t.Context(), []*driver.Message{message("/shop", "1", "k")}); err != nil {
 			t.Fatal(err)
 		}
-		first := receive(t, sub, 1)
-		if err := sub.Nack(t.Context(), ackIDs(first)); err != nil {
+		first := drivertest.ReceiveN(t, sub, 1)
+		if err := sub.Nack(t.Context(), drivertest.AckIDs(first)); err != nil {
 			t.Fatal(err)
 		}
-		again := receive(t, sub, 1)
+		again := drivertest.ReceiveN(t, sub, 1)
 		if again[0].Deliveries != 2 || again[0].Attributes["id"] != "1" {
 			t.Errorf("after Nack: id %q, Deliveries %d; want id 1 delivered a second time", again[0].Attributes["id"], again[0].Deliveries)
 		}
-		if err := sub.Ack(t.Context(), ackIDs(again)); err != nil {
+		if err := sub.Ack(t.Context(), drivertest.AckIDs(again)); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -140,7 +117,7 @@ func TestCloseGivesBack(t *testing.T) {
 		if err := topic.Send(t.Context(), []*driver.Message{message("/shop", "1", "k"), message("/shop", "2", "k")}); err != nil {
 			t.Fatal(err)
 		}
-		receive(t, sub, 2)
+		drivertest.ReceiveN(t, sub, 2)
 		if err := sub.Close(); err != nil {
 			t.Fatal(err)
 		}
@@ -153,7 +130,7 @@ func TestCloseGivesBack(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer next.Close()
-		got := receive(t, next, 2)
+		got := drivertest.ReceiveN(t, next, 2)
 		var ids []string
 		for _, m := range got {
 			ids = append(ids, fmt.Sprintf("%s/%d", m.Attributes["id"], m.Deliveries))
@@ -198,7 +175,7 @@ func TestDedup(t *testing.T) {
 		if got := s.CachedInfo().State.Msgs; got != 3 {
 			t.Errorf("stream holds %d messages after sending 3 distinct ones 3 times; want 3", got)
 		}
-		if err := sub.Ack(t.Context(), ackIDs(receive(t, sub, 3))); err != nil {
+		if err := sub.Ack(t.Context(), drivertest.AckIDs(drivertest.ReceiveN(t, sub, 3))); err != nil {
 			t.Fatal(err)
 		}
 		expectNone(t, sub)
@@ -237,7 +214,7 @@ func TestOrder(t *testing.T) {
 				}
 				next++
 			}
-			if err := sub.Ack(ctx, ackIDs(msgs)); err != nil {
+			if err := sub.Ack(ctx, drivertest.AckIDs(msgs)); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -292,7 +269,7 @@ func TestBrokerDown(t *testing.T) {
 	if err := topic.Send(t.Context(), batch); err != nil {
 		t.Fatal(err)
 	}
-	if err := sub.Ack(t.Context(), ackIDs(receive(t, sub, 4))); err != nil {
+	if err := sub.Ack(t.Context(), drivertest.AckIDs(drivertest.ReceiveN(t, sub, 4))); err != nil {
 		t.Fatal(err)
 	}
 	if err := errors.Join(topic.Ping(t.Context()), sub.Ping(t.Context())); err != nil {
@@ -329,7 +306,7 @@ func TestBrokerDown(t *testing.T) {
 	}
 	defer sub2.Close()
 	var ids []string
-	for _, m := range receive(t, sub2, 6) {
+	for _, m := range drivertest.ReceiveN(t, sub2, 6) {
 		ids = append(ids, m.Attributes["id"])
 	}
 	if diff := cmp.Diff([]string{"4", "5", "6", "7", "8", "9"}, ids); diff != "" {
@@ -363,7 +340,7 @@ func TestHeldMessagesStay(t *testing.T) {
 		if err := topic.Send(t.Context(), []*driver.Message{message("/shop", "1", "k")}); err != nil {
 			t.Fatal(err)
 		}
-		receive(t, sub, 1)
+		drivertest.ReceiveN(t, sub, 1)
 		ctx, cancel := context.WithTimeout(t.Context(), ackWait*3/2)
 		defer cancel()
 		if msgs, err := sub.Receive(ctx, 1); !errors.Is(err, context.DeadlineExceeded) {
@@ -375,7 +352,7 @@ func TestHeldMessagesStay(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer next.Close()
-		m := receive(t, next, 1)[0]
+		m := drivertest.ReceiveN(t, next, 1)[0]
 		// nats-server 2.9 may count a message reported in progress as
 		// delivered once; the embedded server is current.
 		if m.Attributes["id"] != "1" || t.Name() == "TestHeldMessagesStay/embedded" && m.Deliveries != 2 {
@@ -419,21 +396,21 @@ func TestFailedAckRedelivered(t *testing.T) {
 	if err := topic.Send(t.Context(), []*driver.Message{message("/shop", "1", "k")}); err != nil {
 		t.Fatal(err)
 	}
-	first := receive(t, sub, 1)
+	first := drivertest.ReceiveN(t, sub, 1)
 
 	p.setUp(false)
 	<-disconnected
-	if err := sub.Ack(t.Context(), ackIDs(first)); err == nil || !sub.IsRetryable(err) {
+	if err := sub.Ack(t.Context(), drivertest.AckIDs(first)); err == nil || !sub.IsRetryable(err) {
 		t.Fatalf("Ack with the connection down: %v, want a retryable error", err)
 	}
 	p.setUp(true)
 	<-reconnected
 
-	again := receive(t, sub, 1) // fails after 10s when the message stays held
+	again := drivertest.ReceiveN(t, sub, 1) // fails after 10s when the message stays held
 	if again[0].Attributes["id"] != "1" {
 		t.Errorf("after the failed Ack received id %q, want 1 again", again[0].Attributes["id"])
 	}
-	if err := sub.Ack(t.Context(), ackIDs(again)); err != nil {
+	if err := sub.Ack(t.Context(), drivertest.AckIDs(again)); err != nil {
 		t.Fatal(err)
 	}
 }

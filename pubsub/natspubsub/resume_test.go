@@ -2,6 +2,7 @@ package natspubsub_test
 
 import (
 	"fmt"
+	"github.com/fjord-data/fjord/pubsub/drivertest"
 	"os"
 	"testing"
 
@@ -77,7 +78,7 @@ func TestResumeFromAckFloor(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				held := receive(t, first, 4)
+				held := drivertest.ReceiveN(t, first, 4)
 				if err := first.Ack(t.Context(), []driver.AckID{held[0].AckID, held[2].AckID}); err != nil {
 					t.Fatal(err)
 				}
@@ -91,11 +92,11 @@ func TestResumeFromAckFloor(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				got := receive(t, next, len(tt.want))
+				got := drivertest.ReceiveN(t, next, len(tt.want))
 				if diff := cmp.Diff(tt.want, ids(got)); diff != "" {
 					t.Errorf("after the restart (-want +got):\n%s", diff)
 				}
-				if err := next.Ack(t.Context(), ackIDs(got)); err != nil {
+				if err := next.Ack(t.Context(), drivertest.AckIDs(got)); err != nil {
 					t.Fatal(err)
 				}
 				expectNone(t, next)

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"github.com/fjord-data/fjord/pubsub/drivertest"
 	"net/url"
 	"os"
 	"slices"
@@ -109,30 +110,6 @@ func message(i int) *driver.Message {
 	}
 }
 
-// receiveN receives exactly n messages.
-func receiveN(t testing.TB, s driver.Subscription, n int) []*driver.Message {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-	defer cancel()
-	var got []*driver.Message
-	for len(got) < n {
-		msgs, err := s.Receive(ctx, n-len(got))
-		if err != nil {
-			t.Fatalf("Receive after %d of %d messages: %v", len(got), n, err)
-		}
-		got = append(got, msgs...)
-	}
-	return got
-}
-
-func ackIDs(msgs []*driver.Message) []driver.AckID {
-	ids := make([]driver.AckID, len(msgs))
-	for i, m := range msgs {
-		ids[i] = m.AckID
-	}
-	return ids
-}
-
 // ignoreReceived drops the fields a receiver adds.
 var ignoreReceived = cmpopts.IgnoreFields(driver.Message{}, "AckID", "Deliveries", "PublishTime")
 
@@ -145,7 +122,7 @@ func TestSendReceiveInOrder(t *testing.T) {
 	if err := f.topic.Send(t.Context(), want); err != nil {
 		t.Fatalf("Send: %v", err)
 	}
-	got := receiveN(t, f.sub, len(want))
+	got := drivertest.ReceiveN(t, f.sub, len(want))
 	if diff := cmp.Diff(want, got, ignoreReceived); diff != "" {
 		t.Errorf("received messages (-want +got):\n%s", diff)
 	}
@@ -154,7 +131,7 @@ func TestSendReceiveInOrder(t *testing.T) {
 			t.Errorf("message %s: Deliveries = %d, want 1", m.Attributes["id"], m.Deliveries)
 		}
 	}
-	if err := f.sub.Ack(t.Context(), ackIDs(got)); err != nil {
+	if err := f.sub.Ack(t.Context(), drivertest.AckIDs(got)); err != nil {
 		t.Fatalf("Ack: %v", err)
 	}
 }
@@ -166,9 +143,9 @@ func TestNackRedeliversWithCount(t *testing.T) {
 	}
 	var got []int
 	for range 3 {
-		m := receiveN(t, f.sub, 1)
+		m := drivertest.ReceiveN(t, f.sub, 1)
 		got = append(got, m[0].Deliveries)
-		if err := f.sub.Nack(t.Context(), ackIDs(m)); err != nil {
+		if err := f.sub.Nack(t.Context(), drivertest.AckIDs(m)); err != nil {
 			t.Fatalf("Nack: %v", err)
 		}
 	}
@@ -182,11 +159,11 @@ func TestCloseRedelivers(t *testing.T) {
 	if err := f.topic.Send(t.Context(), []*driver.Message{message(1), message(2)}); err != nil {
 		t.Fatalf("Send: %v", err)
 	}
-	first := receiveN(t, f.sub, 2)
+	first := drivertest.ReceiveN(t, f.sub, 2)
 	if err := f.sub.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
-	if err := f.sub.Ack(t.Context(), ackIDs(first)); !errors.Is(err, rabbitpubsub.ErrClosed) {
+	if err := f.sub.Ack(t.Context(), drivertest.AckIDs(first)); !errors.Is(err, rabbitpubsub.ErrClosed) {
 		t.Errorf("Ack after Close = %v, want ErrClosed", err)
 	}
 	again, err := f.conn.OpenSubscription(t.Context(), f.exchange, f.queue, nil)
@@ -194,7 +171,7 @@ func TestCloseRedelivers(t *testing.T) {
 		t.Fatalf("OpenSubscription again: %v", err)
 	}
 	defer again.Close()
-	got := receiveN(t, again, 2)
+	got := drivertest.ReceiveN(t, again, 2)
 	if diff := cmp.Diff(first, got, ignoreReceived); diff != "" {
 		t.Errorf("redelivered messages (-first +again):\n%s", diff)
 	}
@@ -203,7 +180,7 @@ func TestCloseRedelivers(t *testing.T) {
 			t.Errorf("redelivered message %s: Deliveries = %d, want at least 2", m.Attributes["id"], m.Deliveries)
 		}
 	}
-	if err := again.Ack(t.Context(), ackIDs(got)); err != nil {
+	if err := again.Ack(t.Context(), drivertest.AckIDs(got)); err != nil {
 		t.Fatalf("Ack: %v", err)
 	}
 }
@@ -268,7 +245,7 @@ func TestReceiveOtherProducers(t *testing.T) {
 	if err := ch.PublishWithContext(t.Context(), f.exchange, "other.happened", true, false, pub); err != nil {
 		t.Fatalf("Publish: %v", err)
 	}
-	got := receiveN(t, f.sub, 1)[0]
+	got := drivertest.ReceiveN(t, f.sub, 1)[0]
 	want := &driver.Message{
 		Attributes: map[string]string{
 			"id": "x-1", "source": "/other", "specversion": "1.0", "type": "other.happened",
@@ -383,7 +360,7 @@ func TestBrokerLost(t *testing.T) {
 	if err := topic.Send(t.Context(), []*driver.Message{message(1)}); err != nil {
 		t.Fatalf("Send: %v", err)
 	}
-	received := receiveN(t, sub, 1)
+	received := drivertest.ReceiveN(t, sub, 1)
 
 	proxy.Cut()
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
@@ -408,11 +385,11 @@ func TestBrokerLost(t *testing.T) {
 		t.Fatalf("OpenSubscription: %v", err)
 	}
 	defer sub2.Close()
-	again := receiveN(t, sub2, 1)
+	again := drivertest.ReceiveN(t, sub2, 1)
 	if diff := cmp.Diff(received, again, ignoreReceived); diff != "" {
 		t.Errorf("after the cut (-before +after):\n%s", diff)
 	}
-	if err := sub.Ack(t.Context(), ackIDs(received)); err == nil {
+	if err := sub.Ack(t.Context(), drivertest.AckIDs(received)); err == nil {
 		t.Errorf("Ack of a message from the lost channel = nil, want an error")
 	}
 }
@@ -466,7 +443,7 @@ func TestMissingExchange(t *testing.T) {
 	if err := f.topic.Send(t.Context(), []*driver.Message{message(2)}); err != nil {
 		t.Fatalf("Send once the exchange is back: %v", err)
 	}
-	got := receiveN(t, f.sub, 1)
+	got := drivertest.ReceiveN(t, f.sub, 1)
 	if id := got[0].Attributes["id"]; id != "id-2" {
 		t.Errorf("received %s, want id-2", id)
 	}
@@ -538,7 +515,7 @@ func TestFrameMax(t *testing.T) {
 	if err := f.topic.Send(t.Context(), []*driver.Message{fits}); err != nil {
 		t.Fatalf("Send of a message that fills frame_max: %v", err)
 	}
-	got := receiveN(t, f.sub, 1)[0]
+	got := drivertest.ReceiveN(t, f.sub, 1)[0]
 	if got.Attributes["id"] != "id-2" || got.Attributes["fjordpad"] != fits.Attributes["fjordpad"] {
 		t.Errorf("received id %q with a %d-byte fjordpad, want id-2 with %d bytes", got.Attributes["id"], len(got.Attributes["fjordpad"]), len(fits.Attributes["fjordpad"]))
 	}

@@ -2,6 +2,7 @@ package stomppubsub_test
 
 import (
 	"fmt"
+	"github.com/fjord-data/fjord/pubsub/drivertest"
 	"testing"
 
 	"github.com/fjord-data/fjord/pubsub/driver"
@@ -40,8 +41,8 @@ func drain(b *testing.B, addr, q string, n int) {
 	b.StopTimer()
 	sub := openSub(b, addr, q, nil)
 	for n > 0 {
-		got := receiveN(b, sub, min(n, 100)) // ActiveMQ pages in 200 at a time
-		if err := sub.Ack(b.Context(), ackIDs(got)); err != nil {
+		got := drivertest.ReceiveN(b, sub, min(n, 100)) // ActiveMQ pages in 200 at a time
+		if err := sub.Ack(b.Context(), drivertest.AckIDs(got)); err != nil {
 			b.Fatalf("Ack: %v", err)
 		}
 		n -= len(got)

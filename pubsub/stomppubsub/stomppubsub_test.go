@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"github.com/fjord-data/fjord/pubsub/drivertest"
 	"os"
 	"strings"
 	"testing"
@@ -79,29 +80,6 @@ func message(i int) *driver.Message {
 	}
 }
 
-func receiveN(t testing.TB, s driver.Subscription, n int) []*driver.Message {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-	defer cancel()
-	var got []*driver.Message
-	for len(got) < n {
-		msgs, err := s.Receive(ctx, n-len(got))
-		if err != nil {
-			t.Fatalf("Receive after %d of %d messages: %v", len(got), n, err)
-		}
-		got = append(got, msgs...)
-	}
-	return got
-}
-
-func ackIDs(msgs []*driver.Message) []driver.AckID {
-	ids := make([]driver.AckID, len(msgs))
-	for i, m := range msgs {
-		ids[i] = m.AckID
-	}
-	return ids
-}
-
 var ignoreReceived = cmpopts.IgnoreFields(driver.Message{}, "AckID", "Deliveries", "PublishTime")
 
 func TestSendReceiveInOrder(t *testing.T) {
@@ -126,8 +104,8 @@ func TestSendReceiveInOrder(t *testing.T) {
 	}
 	var got []*driver.Message
 	for len(got) < len(want) { // ack as we go: the prefetch window is 16
-		msgs := receiveN(t, sub, 1)
-		if err := sub.Ack(t.Context(), ackIDs(msgs)); err != nil {
+		msgs := drivertest.ReceiveN(t, sub, 1)
+		if err := sub.Ack(t.Context(), drivertest.AckIDs(msgs)); err != nil {
 			t.Fatalf("Ack: %v", err)
 		}
 		got = append(got, msgs...)
@@ -194,16 +172,16 @@ func TestNackRedelivers(t *testing.T) {
 	if err := topic.Send(t.Context(), []*driver.Message{message(1), message(2)}); err != nil {
 		t.Fatalf("Send: %v", err)
 	}
-	first := receiveN(t, sub, 2)
+	first := drivertest.ReceiveN(t, sub, 2)
 	// Nack one: the subscription ends, so both come back; the other's ack
 	// is stale.
-	if err := sub.Nack(t.Context(), ackIDs(first[:1])); err != nil {
+	if err := sub.Nack(t.Context(), drivertest.AckIDs(first[:1])); err != nil {
 		t.Fatalf("Nack: %v", err)
 	}
-	if err := sub.Ack(t.Context(), ackIDs(first[1:])); !errors.Is(err, stomppubsub.ErrStaleAck) || sub.IsRetryable(err) {
+	if err := sub.Ack(t.Context(), drivertest.AckIDs(first[1:])); !errors.Is(err, stomppubsub.ErrStaleAck) || sub.IsRetryable(err) {
 		t.Errorf("Ack after Nack = %v, want ErrStaleAck, not retryable", err)
 	}
-	again := receiveN(t, sub, 2)
+	again := drivertest.ReceiveN(t, sub, 2)
 	if diff := cmp.Diff(first, again, ignoreReceived); diff != "" {
 		t.Errorf("redelivered (-first +again):\n%s", diff)
 	}
@@ -212,7 +190,7 @@ func TestNackRedelivers(t *testing.T) {
 			t.Errorf("redelivered %s: Deliveries = %d, want 2", m.Attributes["id"], m.Deliveries)
 		}
 	}
-	if err := sub.Ack(t.Context(), ackIDs(again)); err != nil {
+	if err := sub.Ack(t.Context(), drivertest.AckIDs(again)); err != nil {
 		t.Fatalf("Ack: %v", err)
 	}
 }
@@ -224,16 +202,16 @@ func TestCloseRedelivers(t *testing.T) {
 		t.Fatalf("Send: %v", err)
 	}
 	sub := openSub(t, addr, q, nil)
-	first := receiveN(t, sub, 1)
+	first := drivertest.ReceiveN(t, sub, 1)
 	if err := sub.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
 	sub2 := openSub(t, addr, q, nil)
-	again := receiveN(t, sub2, 1)
+	again := drivertest.ReceiveN(t, sub2, 1)
 	if diff := cmp.Diff(first, again, ignoreReceived); diff != "" {
 		t.Errorf("redelivered (-first +again):\n%s", diff)
 	}
-	if err := sub2.Ack(t.Context(), ackIDs(again)); err != nil {
+	if err := sub2.Ack(t.Context(), drivertest.AckIDs(again)); err != nil {
 		t.Fatalf("Ack: %v", err)
 	}
 }
@@ -253,11 +231,11 @@ func TestVirtualTopicFanOut(t *testing.T) {
 		t.Fatalf("Send: %v", err)
 	}
 	for i, s := range subs {
-		got := receiveN(t, s, 2)
+		got := drivertest.ReceiveN(t, s, 2)
 		if diff := cmp.Diff(want, got, ignoreReceived); diff != "" {
 			t.Errorf("consumer %d (-want +got):\n%s", i, diff)
 		}
-		if err := s.Ack(t.Context(), ackIDs(got)); err != nil {
+		if err := s.Ack(t.Context(), drivertest.AckIDs(got)); err != nil {
 			t.Fatalf("Ack: %v", err)
 		}
 	}
@@ -277,7 +255,7 @@ func TestBrokerLost(t *testing.T) {
 	if err := topic.Send(t.Context(), []*driver.Message{message(1)}); err != nil {
 		t.Fatalf("Send: %v", err)
 	}
-	received := receiveN(t, sub, 1)
+	received := drivertest.ReceiveN(t, sub, 1)
 	proxy.Cut()
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 	defer cancel()
@@ -299,15 +277,15 @@ func TestBrokerLost(t *testing.T) {
 	if ctx.Err() != nil {
 		t.Fatalf("the calls took until the context's deadline: %v", ctx.Err())
 	}
-	if err := sub.Ack(t.Context(), ackIDs(received)); err == nil {
+	if err := sub.Ack(t.Context(), drivertest.AckIDs(received)); err == nil {
 		t.Errorf("Ack after the connection was lost = nil, want an error")
 	}
 	direct := openSub(t, addr, q, nil)
-	again := receiveN(t, direct, 1)
+	again := drivertest.ReceiveN(t, direct, 1)
 	if diff := cmp.Diff(received, again, ignoreReceived); diff != "" {
 		t.Errorf("after the cut (-before +after):\n%s", diff)
 	}
-	if err := direct.Ack(t.Context(), ackIDs(again)); err != nil {
+	if err := direct.Ack(t.Context(), drivertest.AckIDs(again)); err != nil {
 		t.Fatalf("Ack: %v", err)
 	}
 }
@@ -346,17 +324,17 @@ func TestAckConfirmed(t *testing.T) {
 	if err := topic.Send(t.Context(), []*driver.Message{message(1), message(2)}); err != nil {
 		t.Fatalf("Send: %v", err)
 	}
-	got := receiveN(t, sub, 2)
-	if err := sub.Ack(t.Context(), ackIDs(got[:1])); err != nil {
+	got := drivertest.ReceiveN(t, sub, 2)
+	if err := sub.Ack(t.Context(), drivertest.AckIDs(got[:1])); err != nil {
 		t.Fatalf("Ack: %v", err)
 	}
 	proxy.Cut()
 	direct := openSub(t, addr, q, nil)
-	again := receiveN(t, direct, 1)
+	again := drivertest.ReceiveN(t, direct, 1)
 	if id := again[0].Attributes["id"]; id != "id-2" {
 		t.Fatalf("after the cut received %s, want only the unacknowledged id-2", id)
 	}
-	if err := direct.Ack(t.Context(), ackIDs(again)); err != nil {
+	if err := direct.Ack(t.Context(), drivertest.AckIDs(again)); err != nil {
 		t.Fatalf("Ack: %v", err)
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
@@ -394,7 +372,7 @@ func TestMessageGroupsKeepKeysTogether(t *testing.T) {
 			for {
 				msgs, err := s.Receive(ctx, 5)
 				if err == nil {
-					err = s.Ack(ctx, ackIDs(msgs))
+					err = s.Ack(ctx, drivertest.AckIDs(msgs))
 				}
 				if err != nil {
 					errs <- err
@@ -450,7 +428,7 @@ func TestBrokerHangs(t *testing.T) {
 	if err := topic.Send(t.Context(), []*driver.Message{message(1)}); err != nil {
 		t.Fatalf("Send: %v", err)
 	}
-	received := receiveN(t, sub, 1)
+	received := drivertest.ReceiveN(t, sub, 1)
 
 	proxy.Freeze()
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
@@ -460,7 +438,7 @@ func TestBrokerHangs(t *testing.T) {
 		f    func(context.Context) error
 	}{
 		{"Send", func(ctx context.Context) error { return topic.Send(ctx, []*driver.Message{message(2)}) }},
-		{"Ack", func(ctx context.Context) error { return sub.Ack(ctx, ackIDs(received)) }},
+		{"Ack", func(ctx context.Context) error { return sub.Ack(ctx, drivertest.AckIDs(received)) }},
 	} {
 		callCtx, callCancel := context.WithTimeout(ctx, 200*time.Millisecond)
 		err := call.f(callCtx)
@@ -474,8 +452,8 @@ func TestBrokerHangs(t *testing.T) {
 	}
 	// The message whose ack did not get through comes back.
 	direct := openSub(t, addr, q, nil)
-	again := receiveN(t, direct, 1)
-	if err := direct.Ack(t.Context(), ackIDs(again)); err != nil {
+	again := drivertest.ReceiveN(t, direct, 1)
+	if err := direct.Ack(t.Context(), drivertest.AckIDs(again)); err != nil {
 		t.Fatalf("Ack: %v", err)
 	}
 }
@@ -506,8 +484,8 @@ func TestSubscribeToBacklog(t *testing.T) {
 	sub := openSub(t, addr, q, &stomppubsub.SubscriptionOptions{Prefetch: 50})
 	var got []*driver.Message
 	for len(got) < len(sent) {
-		msgs := receiveN(t, sub, min(50, len(sent)-len(got)))
-		if err := sub.Ack(t.Context(), ackIDs(msgs)); err != nil {
+		msgs := drivertest.ReceiveN(t, sub, min(50, len(sent)-len(got)))
+		if err := sub.Ack(t.Context(), drivertest.AckIDs(msgs)); err != nil {
 			t.Fatalf("Ack: %v", err)
 		}
 		got = append(got, msgs...)
@@ -542,7 +520,7 @@ func TestMaxHeaderLength(t *testing.T) {
 	if err := topic.Send(t.Context(), []*driver.Message{fits}); err != nil {
 		t.Fatalf("Send with a header line of DefaultMaxHeaderLength: %v", err)
 	}
-	got := receiveN(t, sub, 1)[0]
+	got := drivertest.ReceiveN(t, sub, 1)[0]
 	if got.Attributes["id"] != "id-2" || got.Attributes["fjordlong"] != fits.Attributes["fjordlong"] {
 		t.Errorf("received id %q with a %d-byte fjordlong, want id-2 with %d bytes", got.Attributes["id"], len(got.Attributes["fjordlong"]), len(fits.Attributes["fjordlong"]))
 	}
