@@ -464,34 +464,40 @@ func TestDecimal(t *testing.T) {
 	}
 }
 
-// TestWaitForThenPull: once WaitFor returns for an event's position, a pull
-// query reads the table with that event applied (read your writes), for
-// every one of many fresh keys.
+// TestWaitForThenPull: once WaitFor returns for a position, a pull query
+// reads the table with everything up to it applied (read your writes). Each
+// round creates a table over events already stored (many keys per batch,
+// so that updating the table is slow enough to lose a race with WaitFor if
+// the position moved first) and reads the last key at once.
 func TestWaitForThenPull(t *testing.T) {
 	store := eventstore.New(memstore.New(), nil)
-	e := start(t, store, nil)
+	e := start(t, store, &streamsql.Options{State: openState(t, t.TempDir())}) // the engine closes it
 	defer e.stop(t)
-	mustExec(t, e.Engine, `CREATE STREAM clicks (k STRING, v BIGINT) WITH (SOURCE='click-')`)
-	res := mustExec(t, e.Engine, `CREATE TABLE totals AS SELECT k, COUNT(*) AS n FROM clicks GROUP BY k EMIT CHANGES`)
 	ctx := t.Context()
-	for i := range 300 {
-		k := fmt.Sprintf("k%d", i)
-		ar, err := store.Append(ctx, eventstore.StreamID("click-"+k), eventstore.Any, eventstore.Event{Type: "Clicked", Data: fmt.Appendf(nil, `{"k":%q,"v":1}`, k)})
-		if err != nil {
-			t.Fatal(err)
-		}
+	const keys = 500
+	events := make([]eventstore.Event, keys)
+	for i := range events {
+		events[i] = eventstore.Event{Type: "Clicked", Data: fmt.Appendf(nil, `{"k":"k%d","v":1}`, i)}
+	}
+	ar, err := store.Append(ctx, "click-1", eventstore.NoStream, events...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustExec(t, e.Engine, `CREATE STREAM clicks (k STRING, v BIGINT) WITH (SOURCE='click-')`)
+	for round := range 30 {
+		res := mustExec(t, e.Engine, fmt.Sprintf(`CREATE TABLE totals%d AS SELECT k, COUNT(*) AS n FROM clicks GROUP BY k EMIT CHANGES`, round))
 		if err := e.WaitFor(ctx, res.QueryID, ar.Position); err != nil {
 			t.Fatal(err)
 		}
 		n := 0
-		for _, err := range e.Query(ctx, fmt.Sprintf(`SELECT * FROM totals WHERE k = '%s'`, k), nil) {
+		for _, err := range e.Query(ctx, fmt.Sprintf(`SELECT * FROM totals%d WHERE k = 'k%d'`, round, keys-1), nil) {
 			if err != nil {
 				t.Fatal(err)
 			}
 			n++
 		}
 		if n != 1 {
-			t.Fatalf("after WaitFor(%d): key %s has %d rows, want 1", ar.Position, k, n)
+			t.Fatalf("round %d, after WaitFor(%d): the last key has %d rows, want 1", round, ar.Position, n)
 		}
 	}
 }
